@@ -1,0 +1,6 @@
+// Fetch function: reads committed records (long-polls up to waitMs).
+import { createApp } from './http/app.ts';
+import { bufferedHandler } from './http/lambda.ts';
+import { sharedServices } from './http/services.ts';
+
+export const handler = bufferedHandler(createApp(sharedServices(), ['fetch']));

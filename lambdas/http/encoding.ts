@@ -1,0 +1,18 @@
+// Key/value encodings of the JSON API: UTF-8 strings or strict base64.
+import { InvalidRequestError } from '../../lib/errors.ts';
+
+export type Encoding = 'utf8' | 'base64';
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+export function decodeField(value: string | null | undefined, encoding: Encoding, field: string): Uint8Array | null {
+  if (value === null || value === undefined) return null;
+  if (encoding === 'utf8') return Buffer.from(value, 'utf8');
+  // Buffer.from(..., 'base64') silently skips bad characters; refuse instead of storing garbage.
+  if (!BASE64.test(value)) throw new InvalidRequestError('INVALID_BASE64', `${field} is not valid base64`);
+  return Buffer.from(value, 'base64');
+}
+
+export function encodeField(bytes: Uint8Array | null, encoding: Encoding): string | null {
+  if (bytes === null) return null;
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString(encoding);
+}

@@ -1,0 +1,45 @@
+// Request schemas of HTTP API v1 (docs/openapi.yaml documents the same shapes).
+import { z } from 'zod';
+
+export const MAX_RECORDS_PER_REQUEST = 10_000;
+export const MAX_FETCH_RECORDS = 10_000;
+export const MAX_FETCH_BYTES = 4 * 1024 * 1024;
+export const MAX_WAIT_MS = 20_000;
+/** The Lambda synchronous invocation payload limit: bodies above it never reach a function. */
+export const MAX_BODY_BYTES = 6 * 1024 * 1024;
+
+const nonNegativeInt = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+
+export const createTopicBody = z.strictObject({
+  name: z.string(),
+  partitions: z.number(),
+  config: z.record(z.string(), z.unknown()).optional(),
+});
+
+export const addPartitionsBody = z.strictObject({ count: z.number() });
+
+export const produceBody = z.strictObject({
+  records: z.array(z.strictObject({
+    key: z.string().nullable().optional(),
+    value: z.string().nullable(),
+    headers: z.record(z.string(), z.string()).optional(),
+    partition: nonNegativeInt.optional(),
+    timestamp: nonNegativeInt.optional(),
+  })).min(1, 'at least one record is required').max(MAX_RECORDS_PER_REQUEST, `at most ${MAX_RECORDS_PER_REQUEST} records per request`),
+  acks: z.enum(['all', '1', '0']).optional(),
+  encoding: z.enum(['utf8', 'base64']).optional(),
+});
+
+/** Query parameters arrive as strings; each must be a plain non-negative decimal integer. */
+const intParam = (name: string, min: number, max: number) =>
+  z.string().regex(/^\d{1,16}$/, `${name} must be a non-negative integer`).transform(Number).pipe(z.number().min(min, `${name} must be at least ${min}`).max(max, `${name} must be at most ${max}`));
+
+export const fetchQuery = z.strictObject({
+  offset: intParam('offset', 0, Number.MAX_SAFE_INTEGER),
+  maxRecords: intParam('maxRecords', 1, MAX_FETCH_RECORDS).optional(),
+  maxBytes: intParam('maxBytes', 1, MAX_FETCH_BYTES).optional(),
+  waitMs: intParam('waitMs', 0, MAX_WAIT_MS).optional(),
+  encoding: z.enum(['utf8', 'base64']).optional(),
+});
+
+export const partitionParam = intParam('partition', 0, 1_000_000);

@@ -1,0 +1,40 @@
+// Fetch: read committed records of one partition from an offset, optionally long-polling.
+import { Hono } from 'hono';
+import { encodeField } from '../http/encoding.ts';
+import { fetchQuery, partitionParam } from '../http/schemas.ts';
+import { parseWith } from '../http/request.ts';
+import type { Services } from '../http/services.ts';
+
+export function fetchRoutes({ fetcher }: Services): Hono {
+  const app = new Hono();
+
+  app.get('/v1/topics/:topic/partitions/:partition/records', async (c) => {
+    const partition = parseWith(partitionParam, c.req.param('partition'));
+    const query = parseWith(fetchQuery, c.req.query());
+    const encoding = query.encoding ?? 'utf8';
+    const result = await fetcher.fetch({
+      topic: c.req.param('topic'),
+      partition,
+      offset: query.offset,
+      maxRecords: query.maxRecords ?? 500,
+      maxBytes: query.maxBytes ?? 1024 * 1024,
+      waitMs: query.waitMs ?? 0,
+    });
+    return c.json({
+      records: result.records.map((r) => ({
+        partition: r.partition,
+        offset: r.offset,
+        timestamp: r.timestamp,
+        key: encodeField(r.key, encoding),
+        value: encodeField(r.value, encoding),
+        headers: Object.fromEntries(r.headers.map((h) => [h.key, h.value === null ? null : Buffer.from(h.value).toString('utf8')])),
+      })),
+      nextOffset: result.nextOffset,
+      highWatermark: result.highWatermark,
+      logStartOffset: result.logStartOffset,
+      gaps: result.gaps,
+    });
+  });
+
+  return app;
+}

@@ -1,0 +1,343 @@
+// The sequencer: assigns offsets to uploaded batches with DynamoDB conditional writes.
+//
+// Protocol (argued in docs/architecture.md, "Sequencing"):
+//   1. reserve: one atomic UpdateItem on the partition head adds `count` to `next` and appends
+//      [count, reservedAt, token] to the list `resv` of reservations not yet below `hwm`.
+//      base = next - count. Atomic counters never conflict, so 32 racing writers need no retries.
+//   2. commit: PutItem of the index entry at o = base, only if nothing is there yet. The entry is
+//      the commit point; it is immutable from then on.
+//   3. visibility: the high watermark is `hwm` plus every reservation after it, walked in order,
+//      that has an entry. A reservation without an entry is a hole; once it is older than the gap
+//      timeout (or known abandoned by its own writer) anyone may claim its exact base with a gap
+//      tombstone. Entry and tombstone race on the same key, so exactly one wins; a writer that
+//      loses to a tombstone reserves again. Reservation boundaries come from `resv`, so a tombstone
+//      never overlaps another reservation, whatever the clocks say: time decides only liveness.
+//   4. `hwm` is advanced lazily (one writer in HWM_ADVANCE_EVERY, or a reader facing a long walk),
+//      trimming the reservations below it, which keeps the head item small.
+import { randomBytes } from 'node:crypto';
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { InvariantViolationError, NotFoundError, StorageUnavailableError } from '../errors.ts';
+import { retry, sleep } from '../retry.ts';
+import type { Storage } from '../storage.ts';
+import { HEAD_OFFSET } from './keys.ts';
+
+export interface SequencerOptions {
+  /** A reservation without a commit this old may be claimed by a gap tombstone. */
+  gapTimeoutMs: number;
+  /** The writer of every Nth reservation advances the stored high watermark. */
+  hwmAdvanceEvery: number;
+  /** A reader that walks this many reservations advances the stored high watermark itself. */
+  readerAdvanceThreshold: number;
+  now: () => number;
+}
+
+export const DEFAULT_SEQUENCER_OPTIONS: SequencerOptions = {
+  gapTimeoutMs: 15_000,
+  hwmAdvanceEvery: 8,
+  readerAdvanceThreshold: 32,
+  now: Date.now,
+};
+
+export interface Reservation {
+  count: number;
+  reservedAt: number;
+  token: string;
+}
+
+export interface PartitionHead {
+  next: number;
+  hwm: number;
+  seq: number;
+  logStart: number;
+  resv: Reservation[];
+}
+
+interface EntryCommon {
+  base: number;
+  count: number;
+  token: string;
+  committedAt: number;
+}
+export interface DataEntry extends EntryCommon {
+  kind: 'data';
+  objectKey: string;
+  position: number;
+  length: number;
+  firstTimestamp: number;
+  maxTimestamp: number;
+}
+export interface GapEntry extends EntryCommon {
+  kind: 'gap';
+}
+export type IndexEntry = DataEntry | GapEntry;
+/** Where an uploaded batch lives, before it has offsets. */
+export interface BatchRef {
+  objectKey: string;
+  position: number;
+  length: number;
+  recordCount: number;
+  firstTimestamp: number;
+  maxTimestamp: number;
+}
+
+export interface Hole {
+  base: number;
+  reservation: Reservation;
+}
+
+export interface PartitionView {
+  head: PartitionHead;
+  /** Every offset below this is committed data or a resolved gap. */
+  highWatermark: number;
+  /** Entries from head.hwm up to highWatermark, in offset order. */
+  entries: IndexEntry[];
+  hole?: Hole;
+}
+
+type StoredReservation = [number, number, string];
+
+export function emptyHead() {
+  return { o: HEAD_OFFSET, next: 0, hwm: 0, seq: 0, logStart: 0, resv: [] as StoredReservation[] };
+}
+
+export function newWriterToken(): string {
+  return randomBytes(6).toString('base64url');
+}
+
+// Named condition clauses. Each guards one timeline:
+const clauses = {
+  // T1 reads topic metadata → T2 deletes the topic (and its heads) → T1 reserves: T1 must fail,
+  // not recreate a head nobody can see.
+  partitionExists: 'attribute_exists(#next)',
+  // W reserves [b, b+n) → W stalls → R finds the hole expired and tombstones b → W commits at b:
+  // exactly one of the two puts at o = b succeeds, whichever order they land in.
+  offsetUnclaimed: 'attribute_not_exists(#o)',
+  // A and B both read hwm = h and both compute "remove the first k reservations" → A advances →
+  // B must not remove k more.
+  hwmUnchanged: '#hwm = :expectedHwm',
+};
+
+function headFromItem(item: Record<string, unknown>): PartitionHead {
+  const resv = (item.resv as StoredReservation[]).map(([count, reservedAt, token]) => ({ count, reservedAt, token }));
+  return { next: item.next as number, hwm: item.hwm as number, seq: item.seq as number, logStart: item.logStart as number, resv };
+}
+
+function entryFromItem(item: Record<string, unknown>): IndexEntry {
+  const common = { base: item.o as number, count: item.n as number, token: item.tok as string, committedAt: item.at as number };
+  if (item.kind === 'gap') return { ...common, kind: 'gap' };
+  return {
+    ...common,
+    kind: 'data',
+    objectKey: item.key as string,
+    position: item.pos as number,
+    length: item.len as number,
+    firstTimestamp: item.ts0 as number,
+    maxTimestamp: item.tsMax as number,
+  };
+}
+
+function entryToItem(pk: string, entry: IndexEntry): Record<string, unknown> {
+  const common = { p: pk, o: entry.base, n: entry.count, tok: entry.token, at: entry.committedAt, kind: entry.kind };
+  if (entry.kind === 'gap') return common;
+  return { ...common, key: entry.objectKey, pos: entry.position, len: entry.length, ts0: entry.firstTimestamp, tsMax: entry.maxTimestamp };
+}
+
+export class Sequencer {
+  readonly options: SequencerOptions;
+
+  constructor(private readonly storage: Storage, options: Partial<SequencerOptions> = {}) {
+    this.options = { ...DEFAULT_SEQUENCER_OPTIONS, ...options };
+  }
+
+  private get table() {
+    return this.storage.config.logTable;
+  }
+
+  /**
+   * Reserves `count` offsets. Returns the base, the reservation's sequence number and the bases of
+   * any earlier reservations with the same token: those exist only when the SDK retried an attempt
+   * that had in fact been applied, and are abandoned by construction (this writer commits only the
+   * last one), so they can be tombstoned at once.
+   */
+  async reserve(pk: string, count: number, token: string): Promise<{ base: number; seq: number; head: PartitionHead; abandoned: Hole[] }> {
+    let res;
+    try {
+      res = await this.storage.ddb.send(new UpdateCommand({
+        TableName: this.table,
+        Key: { p: pk, o: HEAD_OFFSET },
+        UpdateExpression: 'SET #resv = list_append(#resv, :mine) ADD #next :count, #seq :one',
+        ConditionExpression: clauses.partitionExists,
+        ExpressionAttributeNames: { '#resv': 'resv', '#next': 'next', '#seq': 'seq' },
+        ExpressionAttributeValues: { ':mine': [[count, this.options.now(), token]], ':count': count, ':one': 1 },
+        ReturnValues: 'ALL_NEW',
+      }));
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) throw new NotFoundError('UNKNOWN_PARTITION', `partition log ${pk} does not exist (topic deleted?)`);
+      throw err;
+    }
+    const head = headFromItem(res.Attributes!);
+    const base = head.next - count;
+    const abandoned: Hole[] = [];
+    let cursor = head.hwm;
+    head.resv.forEach((reservation, i) => {
+      if (i < head.resv.length - 1 && reservation.token === token) abandoned.push({ base: cursor, reservation });
+      cursor += reservation.count;
+    });
+    const mine = head.resv.at(-1);
+    if (cursor !== head.next || !mine || mine.token !== token || mine.count !== count) {
+      throw new InvariantViolationError(`head of ${pk} is inconsistent after reservation: hwm ${head.hwm} + reservations ${cursor - head.hwm} != next ${head.next}`);
+    }
+    return { base, seq: head.seq, head, abandoned };
+  }
+
+  /** Writes the index entry at its reserved base. 'fenced' means a gap tombstone got there first. */
+  async commit(pk: string, entry: DataEntry): Promise<'committed' | 'fenced'> {
+    const existing = await this.putIfUnclaimed(pk, entry);
+    if (!existing) return 'committed';
+    // Our own earlier attempt, retried by the SDK after an ambiguous failure.
+    if (existing.kind === 'data' && existing.token === entry.token && existing.objectKey === entry.objectKey) return 'committed';
+    if (existing.kind === 'gap') return 'fenced';
+    throw new InvariantViolationError(`offset ${entry.base} of ${pk} holds another writer's batch: reservations overlapped`);
+  }
+
+  /** Claims a hole with a gap tombstone; returns false if a commit (or another tombstone) won. */
+  async tombstone(pk: string, hole: Hole): Promise<boolean> {
+    const gap: GapEntry = { kind: 'gap', base: hole.base, count: hole.reservation.count, token: hole.reservation.token, committedAt: this.options.now() };
+    return (await this.putIfUnclaimed(pk, gap)) === undefined;
+  }
+
+  private async putIfUnclaimed(pk: string, entry: IndexEntry): Promise<IndexEntry | undefined> {
+    try {
+      await retry(() => this.storage.ddb.send(new PutCommand({
+        TableName: this.table,
+        Item: entryToItem(pk, entry),
+        ConditionExpression: clauses.offsetUnclaimed,
+        ExpressionAttributeNames: { '#o': 'o' },
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      })));
+      return undefined;
+    } catch (err) {
+      if (!(err instanceof ConditionalCheckFailedException)) throw err;
+      if (err.Item) return entryFromItem(unmarshall(err.Item));
+      // Emulators that do not return the old item: read it.
+      const res = await this.storage.ddb.send(new GetCommand({ TableName: this.table, Key: { p: pk, o: entry.base }, ConsistentRead: true }));
+      if (!res.Item) throw new InvariantViolationError(`conditional put at ${pk}@${entry.base} failed but no item is there`);
+      return entryFromItem(res.Item);
+    }
+  }
+
+  /** Reads the head and walks the reservations above the stored high watermark. */
+  async read(pk: string): Promise<PartitionView> {
+    const headRes = await this.storage.ddb.send(new GetCommand({ TableName: this.table, Key: { p: pk, o: HEAD_OFFSET }, ConsistentRead: true }));
+    if (!headRes.Item) throw new NotFoundError('UNKNOWN_PARTITION', `partition log ${pk} does not exist`);
+    const head = headFromItem(headRes.Item);
+    if (head.resv.length === 0) return { head, highWatermark: head.hwm, entries: [] };
+    const entries = await this.queryEntries(pk, head.hwm, head.resv.length);
+    return walk(pk, head, entries);
+  }
+
+  async queryEntries(pk: string, fromBase: number, limit: number, direction: 'forward' | 'backward' = 'forward'): Promise<IndexEntry[]> {
+    const res = await this.storage.ddb.send(new QueryCommand({
+      TableName: this.table,
+      KeyConditionExpression: direction === 'forward' ? '#p = :p AND #o >= :from' : '#p = :p AND #o BETWEEN :zero AND :from',
+      ExpressionAttributeNames: { '#p': 'p', '#o': 'o' },
+      ExpressionAttributeValues: direction === 'forward' ? { ':p': pk, ':from': fromBase } : { ':p': pk, ':from': fromBase, ':zero': 0 },
+      ScanIndexForward: direction === 'forward',
+      ConsistentRead: true,
+      Limit: limit,
+    }));
+    return (res.Items ?? []).map(entryFromItem);
+  }
+
+  /**
+   * Reads the partition, tombstoning holes that are expired (or abandoned by `ownToken`) and
+   * advancing the stored high watermark when the walk got long.
+   */
+  async readResolved(pk: string, ownToken?: string): Promise<PartitionView> {
+    for (;;) {
+      const view = await this.read(pk);
+      const hole = view.hole;
+      if (hole && (hole.reservation.token === ownToken || this.options.now() - hole.reservation.reservedAt >= this.options.gapTimeoutMs)) {
+        await this.tombstone(pk, hole);
+        continue;
+      }
+      if (view.entries.length >= this.options.readerAdvanceThreshold) await this.advance(pk, view);
+      return view;
+    }
+  }
+
+  /** Moves the stored hwm to the walked high watermark and drops the reservations below it. */
+  async advance(pk: string, view: PartitionView): Promise<boolean> {
+    const covered = view.entries.length;
+    if (covered === 0) return false;
+    const removals = Array.from({ length: covered }, (_, i) => `#resv[${i}]`).join(', ');
+    try {
+      await this.storage.ddb.send(new UpdateCommand({
+        TableName: this.table,
+        Key: { p: pk, o: HEAD_OFFSET },
+        UpdateExpression: `SET #hwm = :hwm REMOVE ${removals}`,
+        ConditionExpression: `${clauses.partitionExists} AND ${clauses.hwmUnchanged}`,
+        ExpressionAttributeNames: { '#hwm': 'hwm', '#resv': 'resv', '#next': 'next' },
+        ExpressionAttributeValues: { ':hwm': view.highWatermark, ':expectedHwm': view.head.hwm },
+      }));
+      return true;
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) return false;
+      throw err;
+    }
+  }
+
+  /**
+   * Reserve, commit and (for acks=all) wait until the whole batch is below the high watermark.
+   * Returns the base offset. A writer fenced by a tombstone reserves again: its records get new
+   * offsets, and the old ones read as a gap.
+   */
+  async sequence(pk: string, batch: BatchRef, acks: 'all' | '1' | '0'): Promise<number> {
+    const token = newWriterToken();
+    for (;;) {
+      const { base, seq, abandoned } = await this.reserve(pk, batch.recordCount, token);
+      await Promise.all(abandoned.map((hole) => this.tombstone(pk, hole)));
+      const { recordCount, ...location } = batch;
+      const outcome = await this.commit(pk, { ...location, kind: 'data', base, count: recordCount, token, committedAt: this.options.now() });
+      if (outcome === 'fenced') continue;
+      const elected = seq % this.options.hwmAdvanceEvery === 0;
+      if (acks === 'all') {
+        const view = await this.awaitVisible(pk, base + batch.recordCount, token);
+        if (elected) await this.advance(pk, view);
+      } else if (elected) {
+        await this.advance(pk, await this.read(pk));
+      }
+      return base;
+    }
+  }
+
+  private async awaitVisible(pk: string, end: number, token: string): Promise<PartitionView> {
+    const deadline = this.options.now() + this.options.gapTimeoutMs + 10_000;
+    for (let delay = 2; ; delay = Math.min(delay * 2, 100)) {
+      const view = await this.readResolved(pk, token);
+      if (view.highWatermark >= end) return view;
+      if (this.options.now() > deadline) {
+        throw new StorageUnavailableError(`batch ending at ${end} of ${pk} is committed but not yet visible: an earlier reservation is still unresolved`);
+      }
+      await sleep(delay);
+    }
+  }
+}
+
+function walk(pk: string, head: PartitionHead, found: IndexEntry[]): PartitionView {
+  const byBase = new Map(found.map((e) => [e.base, e]));
+  const entries: IndexEntry[] = [];
+  let cursor = head.hwm;
+  for (const reservation of head.resv) {
+    const entry = byBase.get(cursor);
+    if (!entry) return { head, highWatermark: cursor, entries, hole: { base: cursor, reservation } };
+    if (entry.count !== reservation.count) {
+      throw new InvariantViolationError(`entry ${pk}@${cursor} has ${entry.count} records but its reservation has ${reservation.count}`);
+    }
+    entries.push(entry);
+    cursor += reservation.count;
+  }
+  return { head, highWatermark: cursor, entries };
+}

@@ -1,0 +1,153 @@
+// Topic metadata in DynamoDB. A topic is an item keyed by name holding an immutable random topicId;
+// each partition's log lives under "<topicId>/<partition>", so deleting and re-creating a name gives
+// an empty log, never the old records.
+import { randomUUID } from 'node:crypto';
+import { BatchWriteCommand, DeleteCommand, GetCommand, PutCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { ConflictError, InvalidRequestError, NotFoundError } from '../errors.ts';
+import { retry, sleep } from '../retry.ts';
+import type { Storage } from '../storage.ts';
+import { HEAD_OFFSET, logPartitionKey } from '../log/keys.ts';
+import { emptyHead } from '../log/sequencer.ts';
+import { parseTopicConfig, validatePartitionCount, validateTopicName, type TopicConfig } from './topic-config.ts';
+
+export interface Topic {
+  name: string;
+  topicId: string;
+  partitions: number;
+  config: TopicConfig;
+  createdAt: number;
+}
+
+export async function createTopic(storage: Storage, input: { name: string; partitions: number; config?: Record<string, unknown> }): Promise<Topic> {
+  validateTopicName(input.name);
+  const topic: Topic = {
+    name: input.name,
+    topicId: randomUUID(),
+    partitions: validatePartitionCount(input.partitions),
+    config: parseTopicConfig(input.config),
+    createdAt: Date.now(),
+  };
+  // Heads first: until the topic item exists nobody knows this topicId, so a crash in between
+  // leaves only unreachable heads, never a topic with missing partitions.
+  await createHeads(storage, topic.topicId, 0, topic.partitions);
+  try {
+    await storage.ddb.send(new PutCommand({
+      TableName: storage.config.topicsTable,
+      Item: topic,
+      ConditionExpression: 'attribute_not_exists(#name)',
+      ExpressionAttributeNames: { '#name': 'name' },
+    }));
+  } catch (err) {
+    if (err instanceof ConditionalCheckFailedException) throw new ConflictError('TOPIC_EXISTS', `topic ${JSON.stringify(input.name)} already exists`);
+    throw err;
+  }
+  topicCache.delete(topic.name);
+  return topic;
+}
+
+export async function getTopic(storage: Storage, name: string): Promise<Topic> {
+  const res = await storage.ddb.send(new GetCommand({ TableName: storage.config.topicsTable, Key: { name }, ConsistentRead: true }));
+  if (!res.Item) throw new NotFoundError('UNKNOWN_TOPIC', `topic ${JSON.stringify(name)} does not exist`);
+  return res.Item as Topic;
+}
+
+export async function listTopics(storage: Storage): Promise<Topic[]> {
+  const topics: Topic[] = [];
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page = await storage.ddb.send(new ScanCommand({ TableName: storage.config.topicsTable, ExclusiveStartKey: startKey, ConsistentRead: true }));
+    topics.push(...((page.Items ?? []) as Topic[]));
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+  return topics.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/**
+ * Deletes the topic item, then the partition heads, which fences every producer still holding the
+ * old metadata (their reservation requires the head). Index entries and segment objects stay behind
+ * for a garbage collector (not built yet).
+ */
+export async function deleteTopic(storage: Storage, name: string): Promise<void> {
+  let deleted: Topic | undefined;
+  try {
+    const res = await storage.ddb.send(new DeleteCommand({
+      TableName: storage.config.topicsTable,
+      Key: { name },
+      ConditionExpression: 'attribute_exists(#name)',
+      ExpressionAttributeNames: { '#name': 'name' },
+      ReturnValues: 'ALL_OLD',
+    }));
+    deleted = res.Attributes as Topic;
+  } catch (err) {
+    if (err instanceof ConditionalCheckFailedException) throw new NotFoundError('UNKNOWN_TOPIC', `topic ${JSON.stringify(name)} does not exist`);
+    throw err;
+  }
+  topicCache.delete(name);
+  const keys = Array.from({ length: deleted.partitions }, (_, p) => ({ DeleteRequest: { Key: { p: logPartitionKey(deleted.topicId, p), o: HEAD_OFFSET } } }));
+  await batchWrite(storage, keys);
+}
+
+/** Raises the partition count; Kafka never decreases it because keys would move. */
+export async function addPartitions(storage: Storage, name: string, count: number): Promise<Topic> {
+  validatePartitionCount(count, 'count');
+  const topic = await getTopic(storage, name);
+  if (count <= topic.partitions) {
+    throw new InvalidRequestError('INVALID_PARTITIONS', `topic ${JSON.stringify(name)} has ${topic.partitions} partitions; count must be greater (partitions are never removed)`);
+  }
+  await createHeads(storage, topic.topicId, topic.partitions, count);
+  try {
+    const res = await storage.ddb.send(new UpdateCommand({
+      TableName: storage.config.topicsTable,
+      Key: { name },
+      UpdateExpression: 'SET #partitions = :count',
+      // Guards against a concurrent delete/re-create or a concurrent increase.
+      ConditionExpression: '#topicId = :topicId AND #partitions = :current',
+      ExpressionAttributeNames: { '#partitions': 'partitions', '#topicId': 'topicId' },
+      ExpressionAttributeValues: { ':count': count, ':topicId': topic.topicId, ':current': topic.partitions },
+      ReturnValues: 'ALL_NEW',
+    }));
+    topicCache.delete(name);
+    return res.Attributes as Topic;
+  } catch (err) {
+    if (err instanceof ConditionalCheckFailedException) throw new ConflictError('CONCURRENT_MODIFICATION', `topic ${JSON.stringify(name)} changed while adding partitions; retry`);
+    throw err;
+  }
+}
+
+async function createHeads(storage: Storage, topicId: string, from: number, to: number): Promise<void> {
+  const puts = [];
+  for (let p = from; p < to; p++) puts.push({ PutRequest: { Item: { p: logPartitionKey(topicId, p), ...emptyHead() } } });
+  await batchWrite(storage, puts);
+}
+
+async function batchWrite(storage: Storage, requests: Record<string, unknown>[]): Promise<void> {
+  for (let i = 0; i < requests.length; i += 25) {
+    let pending = requests.slice(i, i + 25);
+    for (let attempt = 0; pending.length > 0; attempt++) {
+      const res = await retry(() => storage.ddb.send(new BatchWriteCommand({ RequestItems: { [storage.config.logTable]: pending } })));
+      pending = (res.UnprocessedItems?.[storage.config.logTable] ?? []) as Record<string, unknown>[];
+      if (pending.length > 0) await sleep(Math.min(1000, 25 * 2 ** attempt));
+    }
+  }
+}
+
+/**
+ * A short-lived per-process cache of topic metadata for the hot paths. It is safe because it is
+ * never the last word: a deleted topic's heads are gone, so a producer with stale metadata fails its
+ * reservation; a partition beyond the cached count triggers a fresh read.
+ */
+const topicCache = new Map<string, { topic: Topic; expires: number }>();
+export const TOPIC_CACHE_TTL_MS = 5000;
+
+export async function getTopicCached(storage: Storage, name: string, minPartitions = 0): Promise<Topic> {
+  const hit = topicCache.get(name);
+  if (hit && hit.expires > Date.now() && hit.topic.partitions >= minPartitions) return hit.topic;
+  const topic = await getTopic(storage, name);
+  topicCache.set(name, { topic, expires: Date.now() + TOPIC_CACHE_TTL_MS });
+  return topic;
+}
+
+export function forgetCachedTopic(name: string): void {
+  topicCache.delete(name);
+}

