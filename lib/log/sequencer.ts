@@ -164,7 +164,9 @@ export class Sequencer {
   async reserve(pk: string, count: number, token: string): Promise<{ base: number; seq: number; head: PartitionHead; abandoned: Hole[] }> {
     let res;
     try {
-      res = await this.storage.ddb.send(new UpdateCommand({
+      // Retried with the same token: a retry after an applied-but-unanswered attempt shows up
+      // below as an abandoned reservation of ours.
+      res = await retry(() => this.storage.ddb.send(new UpdateCommand({
         TableName: this.table,
         Key: { p: pk, o: HEAD_OFFSET },
         UpdateExpression: 'SET #resv = list_append(#resv, :mine) ADD #next :count, #seq :one',
@@ -172,7 +174,7 @@ export class Sequencer {
         ExpressionAttributeNames: { '#resv': 'resv', '#next': 'next', '#seq': 'seq' },
         ExpressionAttributeValues: { ':mine': [[count, this.options.now(), token]], ':count': count, ':one': 1 },
         ReturnValues: 'ALL_NEW',
-      }));
+      })));
     } catch (err) {
       if (err instanceof ConditionalCheckFailedException) throw new NotFoundError('UNKNOWN_PARTITION', `partition log ${pk} does not exist (topic deleted?)`);
       throw err;
@@ -300,7 +302,13 @@ export class Sequencer {
       const { base, seq, abandoned } = await this.reserve(pk, batch.recordCount, token);
       await Promise.all(abandoned.map((hole) => this.tombstone(pk, hole)));
       const { recordCount, ...location } = batch;
-      const outcome = await this.commit(pk, { ...location, kind: 'data', base, count: recordCount, token, committedAt: this.options.now() });
+      const outcome = await this.commit(pk, { ...location, kind: 'data', base, count: recordCount, token, committedAt: this.options.now() }).catch(async (err: unknown) => {
+        // The commit failed (or we cannot tell): claim our own reservation as a gap so later
+        // batches need not wait for the gap timeout. If the commit did land, this put fails and the
+        // batch stays visible; the caller still hears an error (at-least-once, as in Kafka).
+        await this.tombstone(pk, { base, reservation: { count: recordCount, reservedAt: 0, token } }).catch(() => undefined);
+        throw err;
+      });
       if (outcome === 'fenced') continue;
       const elected = seq % this.options.hwmAdvanceEvery === 0;
       if (acks === 'all') {

@@ -1,0 +1,247 @@
+// The storage invariants of docs/architecture.md, each against the real local DynamoDB and S3.
+import { beforeAll, describe, expect, it } from 'vitest';
+import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { Fetcher } from '../../lib/log/fetcher.ts';
+import { HEAD_OFFSET, logPartitionKey } from '../../lib/log/keys.ts';
+import { ORPHANS_PARTITION_KEY, Producer, type ProduceRecord } from '../../lib/log/producer.ts';
+import { Sequencer, newWriterToken, type BatchRef } from '../../lib/log/sequencer.ts';
+import type { Storage } from '../../lib/storage.ts';
+import { createTopic, type Topic } from '../../lib/topics/topic-store.ts';
+import { isPutOf, withDynamoFaults } from '../support/faults.ts';
+import { testStorage } from '../support/stack.ts';
+
+const text = (s: string) => new TextEncoder().encode(s);
+const record = (value: string, partition = 0): ProduceRecord => ({ key: null, value: text(value), headers: [], partition });
+const decode = (b: Uint8Array | null) => (b === null ? null : new TextDecoder().decode(b));
+
+let storage: Storage;
+let topicCount = 0;
+
+async function newTopic(partitions = 1): Promise<Topic> {
+  return createTopic(storage, { name: `t${topicCount++}`, partitions });
+}
+
+async function readAll(fetcher: Fetcher, topic: string, partition = 0) {
+  const records: Array<{ offset: number; value: string | null }> = [];
+  const gaps: Array<{ startOffset: number; endOffset: number }> = [];
+  let offset = 0;
+  for (;;) {
+    const page = await fetcher.fetch({ topic, partition, offset, maxRecords: 10_000, maxBytes: 4 << 20, waitMs: 0 });
+    records.push(...page.records.map((r) => ({ offset: r.offset, value: decode(r.value) })));
+    gaps.push(...page.gaps);
+    if (page.nextOffset === offset) return { records, gaps, highWatermark: page.highWatermark };
+    offset = page.nextOffset;
+  }
+}
+
+/** A batch reference pointing at a real uploaded batch, for driving the sequencer directly. */
+async function uploadedBatch(producer: Producer, topic: Topic, values: string[]): Promise<BatchRef> {
+  const plan = await producer.prepare(topic.name, values.map((v) => record(v)));
+  await storage.s3.send(new (await import('@aws-sdk/client-s3')).PutObjectCommand({ Bucket: storage.config.bucket, Key: plan.objectKey, Body: plan.bytes }));
+  const [batch] = plan.batches;
+  return { objectKey: plan.objectKey, position: batch!.position, length: batch!.length, recordCount: batch!.recordCount, firstTimestamp: batch!.firstTimestamp, maxTimestamp: batch!.maxTimestamp };
+}
+
+beforeAll(async () => {
+  storage = await testStorage();
+});
+
+describe('invariant 1: nothing is visible before its commit', () => {
+  it('a reserved but uncommitted batch, and every batch after it, stays invisible until resolved', async () => {
+    const topic = await newTopic();
+    const sequencer = new Sequencer(storage);
+    const producer = new Producer(storage, sequencer);
+    const fetcher = new Fetcher(storage, sequencer);
+    const pk = logPartitionKey(topic.topicId, 0);
+    await producer.produce(topic.name, [record('a')]);
+
+    const pending = await uploadedBatch(producer, topic, ['b1', 'b2']);
+    const token = newWriterToken();
+    const { base } = await sequencer.reserve(pk, 2, token);
+    expect(base).toBe(1);
+    // A later writer commits (acks=1 does not wait for visibility) while the earlier one is pending.
+    const [later] = await producer.produce(topic.name, [record('c')], '1');
+    expect(later!.offset).toBe(3);
+    expect((await readAll(fetcher, topic.name)).records.map((r) => r.value)).toEqual(['a']);
+
+    expect(await sequencer.commit(pk, { kind: 'data', objectKey: pending.objectKey, position: pending.position, length: pending.length, firstTimestamp: pending.firstTimestamp, maxTimestamp: pending.maxTimestamp, base, count: 2, token, committedAt: Date.now() })).toBe('committed');
+    const all = await readAll(fetcher, topic.name);
+    expect(all.records).toEqual([{ offset: 0, value: 'a' }, { offset: 1, value: 'b1' }, { offset: 2, value: 'b2' }, { offset: 3, value: 'c' }]);
+    expect(all.highWatermark).toBe(4);
+  });
+
+  it('with acks=all the producer hears success only once its records are fetchable', async () => {
+    const topic = await newTopic();
+    const sequencer = new Sequencer(storage);
+    const producer = new Producer(storage, sequencer);
+    const fetcher = new Fetcher(storage, sequencer);
+    for (let i = 0; i < 5; i++) {
+      const [ack] = await producer.produce(topic.name, [record(`v${i}`)], 'all');
+      const page = await fetcher.fetch({ topic: topic.name, partition: 0, offset: ack!.offset, maxRecords: 1, maxBytes: 1 << 20, waitMs: 0 });
+      expect(page.records.map((r) => decode(r.value))).toEqual([`v${i}`]);
+    }
+  });
+});
+
+describe('invariants 2 and 3: one record per offset, contiguous per request, ordered by commit', () => {
+  it('32 concurrent producers on one partition all succeed with gap-free, duplicate-free offsets', async () => {
+    const topic = await newTopic();
+    const sequencer = new Sequencer(storage);
+    const producer = new Producer(storage, sequencer);
+    const fetcher = new Fetcher(storage, sequencer);
+    const writers = Array.from({ length: 32 }, (_, w) => producer.produce(topic.name, [record(`w${w}-0`), record(`w${w}-1`), record(`w${w}-2`)], w % 2 ? 'all' : '1'));
+    const results = await Promise.all(writers);
+    const offsets = results.flat().map((r) => r.offset).sort((a, b) => a - b);
+    expect(offsets).toEqual(Array.from({ length: 96 }, (_, i) => i));
+    // Each request's records are contiguous and in request order.
+    for (const r of results) expect(r.map((o) => o.offset)).toEqual([r[0]!.offset, r[0]!.offset + 1, r[0]!.offset + 2]);
+    const all = await readAll(fetcher, topic.name);
+    expect(all.gaps).toEqual([]);
+    expect(all.records.map((r) => r.offset)).toEqual(offsets);
+    // The record at each acknowledged offset is the one the producer sent there.
+    const byOffset = new Map(all.records.map((r) => [r.offset, r.value]));
+    results.forEach((r, w) => r.forEach((o, i) => expect(byOffset.get(o.offset)).toBe(`w${w}-${i}`)));
+  });
+
+  it('a batch acknowledged before another request starts gets lower offsets', async () => {
+    const topic = await newTopic();
+    const producer = new Producer(storage, new Sequencer(storage));
+    let last = -1;
+    for (let i = 0; i < 10; i++) {
+      const [ack] = await producer.produce(topic.name, [record(`s${i}`)], i % 2 ? '1' : 'all');
+      expect(ack!.offset).toBeGreaterThan(last);
+      last = ack!.offset;
+    }
+  });
+
+  it('a retried commit (lost response) is recognised as its own, not duplicated', async () => {
+    const topic = await newTopic();
+    let lose = true;
+    const faulty = withDynamoFaults(storage, (cmd) => (isPutOf(cmd, 'data') && lose ? ((lose = false), 'fail-after') : undefined));
+    const sequencer = new Sequencer(faulty);
+    const producer = new Producer(faulty, sequencer);
+    const acks = await producer.produce(topic.name, [record('x'), record('y')], 'all');
+    expect(acks.map((a) => a.offset)).toEqual([0, 1]);
+    const all = await readAll(new Fetcher(storage, new Sequencer(storage)), topic.name);
+    expect(all.records).toEqual([{ offset: 0, value: 'x' }, { offset: 1, value: 'y' }]);
+    expect(all.gaps).toEqual([]);
+  });
+
+  it('a reservation applied twice by an SDK retry is abandoned and claimed as a gap at once', async () => {
+    const topic = await newTopic();
+    let lose = true;
+    // The first reservation attempt is applied but its response lost; our retrier re-sends it.
+    const faulty = withDynamoFaults(storage, (cmd) => (cmd.constructor.name === 'UpdateCommand' && String(cmd.input.UpdateExpression).includes('list_append') && lose ? ((lose = false), 'fail-after') : undefined));
+    const sequencer = new Sequencer(faulty);
+    const pk = logPartitionKey(topic.topicId, 0);
+    const token = newWriterToken();
+    const reserved = await sequencer.reserve(pk, 2, token);
+    expect(reserved.base).toBe(2);
+    expect(reserved.abandoned).toEqual([{ base: 0, reservation: expect.objectContaining({ count: 2, token }) }]);
+  });
+
+  it('a producer whose reservation was applied twice tombstones the duplicate without waiting', async () => {
+    const topic = await newTopic();
+    let lose = true;
+    const faulty = withDynamoFaults(storage, (cmd) => (cmd.constructor.name === 'UpdateCommand' && String(cmd.input.UpdateExpression).includes('list_append') && lose ? ((lose = false), 'fail-after') : undefined));
+    const producer = new Producer(faulty, new Sequencer(faulty, { gapTimeoutMs: 60_000 }));
+    const [ack] = await producer.produce(topic.name, [record('after-retry')], 'all');
+    const all = await readAll(new Fetcher(storage, new Sequencer(storage)), topic.name);
+    expect(all.records).toEqual([{ offset: ack!.offset, value: 'after-retry' }]);
+    expect(all.gaps.map((g) => g.endOffset - g.startOffset).reduce((a, b) => a + b, 0)).toBe(ack!.offset);
+  });
+});
+
+describe('invariant 4: an upload whose commit fails never becomes visible', () => {
+  it('leaves an orphan record, answers an error, and later batches are not held up', async () => {
+    const topic = await newTopic();
+    const faulty = withDynamoFaults(storage, (cmd) => (isPutOf(cmd, 'data') ? 'fail-before' : undefined));
+    const failing = new Producer(faulty, new Sequencer(faulty, { gapTimeoutMs: 60_000 }));
+    await expect(failing.produce(topic.name, [record('lost-1'), record('lost-2')], 'all')).rejects.toThrow(/injected fault/);
+
+    const objects = await storage.s3.send(new ListObjectsV2Command({ Bucket: storage.config.bucket, Prefix: `segments/${topic.topicId}/` }));
+    expect(objects.KeyCount).toBe(1);
+    const orphans = await storage.ddb.send(new QueryCommand({ TableName: storage.config.logTable, KeyConditionExpression: 'p = :p', ExpressionAttributeValues: { ':p': ORPHANS_PARTITION_KEY } }));
+    expect(orphans.Items?.map((o) => o.key)).toContain(objects.Contents![0]!.Key);
+
+    const sequencer = new Sequencer(storage, { gapTimeoutMs: 60_000 });
+    const [ok] = await new Producer(storage, sequencer).produce(topic.name, [record('kept')], 'all');
+    expect(ok!.offset).toBe(2);
+    const all = await readAll(new Fetcher(storage, sequencer), topic.name);
+    expect(all.records).toEqual([{ offset: 2, value: 'kept' }]);
+    expect(all.gaps).toEqual([{ startOffset: 0, endOffset: 2 }]);
+  });
+});
+
+describe('invariant 5: abandoned reservations resolve by rule, visibly', () => {
+  it('a hole blocks the high watermark until the gap timeout, then reads as an explicit gap; the late writer is fenced', async () => {
+    const topic = await newTopic();
+    let now = Date.now();
+    const sequencer = new Sequencer(storage, { gapTimeoutMs: 10_000, now: () => now });
+    const producer = new Producer(storage, sequencer);
+    const fetcher = new Fetcher(storage, sequencer);
+    const pk = logPartitionKey(topic.topicId, 0);
+    const zombie = await uploadedBatch(producer, topic, ['zombie']);
+    const token = newWriterToken();
+    const { base } = await sequencer.reserve(pk, 1, token);
+    await producer.produce(topic.name, [record('after')], '1');
+
+    now += 9_999; // not yet expired: the high watermark stays below the hole
+    expect((await sequencer.readResolved(pk)).highWatermark).toBe(0);
+    expect((await fetcher.fetch({ topic: topic.name, partition: 0, offset: 0, maxRecords: 10, maxBytes: 1 << 20, waitMs: 0 })).records).toEqual([]);
+
+    now += 1; // expired: a reader claims the hole and the batch behind it becomes visible
+    const page = await fetcher.fetch({ topic: topic.name, partition: 0, offset: 0, maxRecords: 10, maxBytes: 1 << 20, waitMs: 0 });
+    expect(page.gaps).toEqual([{ startOffset: 0, endOffset: 1 }]);
+    expect(page.records.map((r) => [r.offset, decode(r.value)])).toEqual([[1, 'after']]);
+    expect(page.nextOffset).toBe(2);
+
+    // The stalled writer wakes up: its commit loses to the tombstone, nothing overwrites offset 0.
+    const outcome = await sequencer.commit(pk, { kind: 'data', objectKey: zombie.objectKey, position: zombie.position, length: zombie.length, firstTimestamp: zombie.firstTimestamp, maxTimestamp: zombie.maxTimestamp, base, count: 1, token, committedAt: now });
+    expect(outcome).toBe('fenced');
+    const entry = await storage.ddb.send(new GetCommand({ TableName: storage.config.logTable, Key: { p: pk, o: 0 }, ConsistentRead: true }));
+    expect(entry.Item?.kind).toBe('gap');
+  });
+
+  it('a writer fenced by a tombstone re-sequences its batch to new offsets', async () => {
+    const topic = await newTopic();
+    const pk = logPartitionKey(topic.topicId, 0);
+    // A reader claims the writer's reservation just before the writer's commit lands (once).
+    let raced = false;
+    const racing = withDynamoFaults(storage, async (cmd) => {
+      if (isPutOf(cmd, 'data') && !raced) {
+        raced = true;
+        const item = cmd.input.Item as { o: number; n: number };
+        expect(await new Sequencer(storage).tombstone(pk, { base: item.o, reservation: { count: item.n, reservedAt: 0, token: 'reader' } })).toBe(true);
+      }
+      return undefined;
+    });
+    const acks = await new Producer(racing, new Sequencer(racing)).produce(topic.name, [record('moved')], 'all');
+    expect(raced).toBe(true);
+    expect(acks[0]!.offset).toBe(1);
+    const all = await readAll(new Fetcher(storage, new Sequencer(storage)), topic.name);
+    expect(all.records).toEqual([{ offset: 1, value: 'moved' }]);
+    expect(all.gaps).toEqual([{ startOffset: 0, endOffset: 1 }]);
+  });
+});
+
+describe('head maintenance', () => {
+  it('the stored high watermark advances and the reservation list stays short', async () => {
+    const topic = await newTopic();
+    const sequencer = new Sequencer(storage, { hwmAdvanceEvery: 4 });
+    const producer = new Producer(storage, sequencer);
+    for (let i = 0; i < 20; i++) await producer.produce(topic.name, [record(`r${i}`)], '1');
+    const head = await storage.ddb.send(new GetCommand({ TableName: storage.config.logTable, Key: { p: logPartitionKey(topic.topicId, 0), o: HEAD_OFFSET }, ConsistentRead: true }));
+    expect(head.Item!.next).toBe(20);
+    expect(head.Item!.hwm).toBeGreaterThanOrEqual(16);
+    expect((head.Item!.resv as unknown[]).length).toBe(20 - head.Item!.hwm);
+  });
+
+  it('a deleted partition refuses reservations', async () => {
+    const topic = await newTopic();
+    const { deleteTopic } = await import('../../lib/topics/topic-store.ts');
+    await deleteTopic(storage, topic.name);
+    await expect(new Sequencer(storage).reserve(logPartitionKey(topic.topicId, 0), 1, newWriterToken())).rejects.toMatchObject({ code: 'UNKNOWN_PARTITION' });
+  });
+});
