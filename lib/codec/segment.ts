@@ -4,7 +4,12 @@
 // Offsets are assigned after the object is written, so batches carry only relative offsets and
 // timestamp deltas. Readers range-GET a single batch, so each batch is self-contained and
 // carries its own checksum.
-import { crc32c } from '@aws-crypto/crc32c';
+import CRC32C from 'crc-32/crc32c';
+
+/** CRC32C (Castagnoli) as an unsigned 32-bit number; crc-32's table-sliced version is ~13x faster. */
+function crc32c(bytes: Uint8Array): number {
+  return CRC32C.buf(bytes) >>> 0;
+}
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { CorruptDataError } from '../errors.ts';
 
