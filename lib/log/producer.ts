@@ -39,11 +39,19 @@ export interface ProducePlan {
 export const ORPHANS_PARTITION_KEY = '_orphans';
 
 export class Producer {
+  /** One rotation per topic, so unkeyed load spreads evenly over each topic's partitions. */
+  private readonly sticky = new Map<string, StickyPartitioner>();
+
   constructor(
     private readonly storage: Storage,
     private readonly sequencer: Sequencer,
-    private readonly sticky = new StickyPartitioner(),
   ) {}
+
+  private stickyFor(topicId: string): StickyPartitioner {
+    let partitioner = this.sticky.get(topicId);
+    if (!partitioner) this.sticky.set(topicId, (partitioner = new StickyPartitioner()));
+    return partitioner;
+  }
 
   async prepare(topicName: string, records: ProduceRecord[], now = Date.now()): Promise<ProducePlan> {
     const maxExplicit = Math.max(-1, ...records.map((r) => r.partition ?? -1));
@@ -52,7 +60,7 @@ export class Producer {
       throw new NotFoundError('UNKNOWN_PARTITION', `partition ${maxExplicit} does not exist: topic ${JSON.stringify(topicName)} has partitions 0 to ${topic.partitions - 1}`);
     }
     let stickyPartition: number | undefined;
-    const stickyChoice = () => (stickyPartition ??= this.sticky.next(topic.partitions));
+    const stickyChoice = () => (stickyPartition ??= this.stickyFor(topic.topicId).next(topic.partitions));
     const byPartition = new Map<number, SegmentRecord[]>();
     const placements = records.map((record) => {
       const partition = choosePartition(record, topic.partitions, stickyChoice);

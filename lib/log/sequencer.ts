@@ -299,10 +299,11 @@ export class Sequencer {
   async sequence(pk: string, batch: BatchRef, acks: 'all' | '1' | '0'): Promise<number> {
     const token = newWriterToken();
     for (;;) {
-      const { base, seq, abandoned } = await this.reserve(pk, batch.recordCount, token);
+      const { base, seq, head, abandoned } = await this.reserve(pk, batch.recordCount, token);
       await Promise.all(abandoned.map((hole) => this.tombstone(pk, hole)));
       const { recordCount, ...location } = batch;
-      const outcome = await this.commit(pk, { ...location, kind: 'data', base, count: recordCount, token, committedAt: this.options.now() }).catch(async (err: unknown) => {
+      const entry: DataEntry = { ...location, kind: 'data', base, count: recordCount, token, committedAt: this.options.now() };
+      const outcome = await this.commit(pk, entry).catch(async (err: unknown) => {
         // The commit failed (or we cannot tell): claim our own reservation as a gap so later
         // batches need not wait for the gap timeout. If the commit did land, this put fails and the
         // batch stays visible; the caller still hears an error (at-least-once, as in Kafka).
@@ -312,13 +313,25 @@ export class Sequencer {
       if (outcome === 'fenced') continue;
       const elected = seq % this.options.hwmAdvanceEvery === 0;
       if (acks === 'all') {
-        const view = await this.awaitVisible(pk, base + batch.recordCount, token);
+        const view = (await this.visibleFromReservation(pk, head, entry)) ?? (await this.awaitVisible(pk, base + recordCount, token));
         if (elected) await this.advance(pk, view);
       } else if (elected) {
         await this.advance(pk, await this.read(pk));
       }
       return base;
     }
+  }
+
+  /**
+   * The cheap visibility check: the head returned by our reservation lists exactly the
+   * reservations pending below ours. If none was pending we are visible with no read at all;
+   * otherwise one Query tells whether they are all committed by now. Undefined means "not yet".
+   */
+  private async visibleFromReservation(pk: string, reservedHead: PartitionHead, mine: DataEntry): Promise<PartitionView | undefined> {
+    const below = reservedHead.resv.length - 1;
+    const found = below === 0 ? [] : await this.queryEntries(pk, reservedHead.hwm, below);
+    const view = walk(pk, reservedHead, [...found, mine]);
+    return view.hole ? undefined : view;
   }
 
   private async awaitVisible(pk: string, end: number, token: string): Promise<PartitionView> {
