@@ -98,6 +98,9 @@ export interface PartitionView {
 
 type StoredReservation = [number, number, string];
 
+/** Reservations trimmed from the head by one advance at most. */
+const MAX_ADVANCE = 200;
+
 export function emptyHead() {
   return { o: HEAD_OFFSET, next: 0, hwm: 0, seq: 0, logStart: 0, resv: [] as StoredReservation[] };
 }
@@ -272,8 +275,11 @@ export class Sequencer {
 
   /** Moves the stored hwm to the walked high watermark and drops the reservations below it. */
   async advance(pk: string, view: PartitionView): Promise<boolean> {
-    const covered = view.entries.length;
+    // Bounded so the update expression stays far below DynamoDB's 4 KB expression limit; a longer
+    // walk is advanced over several calls.
+    const covered = Math.min(view.entries.length, MAX_ADVANCE);
     if (covered === 0) return false;
+    const last = view.entries[covered - 1]!;
     const removals = Array.from({ length: covered }, (_, i) => `#resv[${i}]`).join(', ');
     try {
       await this.storage.ddb.send(new UpdateCommand({
@@ -282,7 +288,7 @@ export class Sequencer {
         UpdateExpression: `SET #hwm = :hwm REMOVE ${removals}`,
         ConditionExpression: `${clauses.partitionExists} AND ${clauses.hwmUnchanged}`,
         ExpressionAttributeNames: { '#hwm': 'hwm', '#resv': 'resv', '#next': 'next' },
-        ExpressionAttributeValues: { ':hwm': view.highWatermark, ':expectedHwm': view.head.hwm },
+        ExpressionAttributeValues: { ':hwm': last.base + last.count, ':expectedHwm': view.head.hwm },
       }));
       return true;
     } catch (err) {
