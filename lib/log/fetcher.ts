@@ -77,7 +77,7 @@ export class Fetcher {
   }
 
   private async readCommitted(pk: string, req: FetchRequest, view: PartitionView): Promise<FetchResult> {
-    const entries = selectEntries(await this.entriesFrom(pk, req.offset, view), req);
+    const entries = selectEntries(await this.entriesFrom(pk, req.offset, view, req.maxRecords), req);
     const batches = await Promise.all(entries.map((e) => (e.kind === 'data' ? this.readBatch(e) : Promise.resolve([]))));
     const result: FetchResult = { records: [], nextOffset: req.offset, highWatermark: view.highWatermark, logStartOffset: view.head.logStart, gaps: [] };
     let bytes = 0;
@@ -101,14 +101,20 @@ export class Fetcher {
   }
 
   /** Committed entries from the one containing `offset` up to the high watermark. */
-  private async entriesFrom(pk: string, offset: number, view: PartitionView): Promise<IndexEntry[]> {
+  private async entriesFrom(pk: string, offset: number, view: PartitionView, maxRecords: number): Promise<IndexEntry[]> {
     let entries: IndexEntry[];
     if (offset >= view.head.hwm) {
       entries = view.entries;
     } else {
-      const [containing] = await this.sequencer.queryEntries(pk, offset, 1, 'backward');
-      if (!containing) throw new InvariantViolationError(`no index entry at or below offset ${offset} of ${pk}`);
-      entries = await this.sequencer.queryEntries(pk, containing.base, MAX_ENTRIES_PER_FETCH);
+      // Every entry holds at least one record, so maxRecords entries always suffice.
+      const limit = Math.min(MAX_ENTRIES_PER_FETCH, maxRecords);
+      // Sequential consumers ask for the base of an entry (the last nextOffset): one Query.
+      entries = await this.sequencer.queryEntries(pk, offset, limit);
+      if (entries[0]?.base !== offset) {
+        const [containing] = await this.sequencer.queryEntries(pk, offset, 1, 'backward');
+        if (!containing) throw new InvariantViolationError(`no index entry at or below offset ${offset} of ${pk}`);
+        entries = [containing, ...entries.slice(0, limit - 1)];
+      }
     }
     return entries.filter((e) => e.base + e.count > offset && e.base < view.highWatermark);
   }

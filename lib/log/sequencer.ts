@@ -309,6 +309,10 @@ export class Sequencer {
       await Promise.all(abandoned.map((hole) => this.tombstone(pk, hole)));
       const { recordCount, ...location } = batch;
       const entry: DataEntry = { ...location, kind: 'data', base, count: recordCount, token, committedAt: this.options.now() };
+      // acks=all: look at the reservations below ours while our commit is in flight. Entries are
+      // immutable, so "all below were committed" and "ours committed" together mean visible.
+      const below = acks === 'all' ? this.entriesBelow(pk, head) : undefined;
+      below?.catch(() => undefined);
       const outcome = await this.commit(pk, entry).catch(async (err: unknown) => {
         // The commit failed (or we cannot tell): claim our own reservation as a gap so later
         // batches need not wait for the gap timeout. If the commit did land, this put fails and the
@@ -319,7 +323,8 @@ export class Sequencer {
       if (outcome === 'fenced') continue;
       const elected = seq % this.options.hwmAdvanceEvery === 0;
       if (acks === 'all') {
-        const view = (await this.visibleFromReservation(pk, head, entry)) ?? (await this.awaitVisible(pk, base + recordCount, token));
+        const quick = walk(pk, head, [...(await below!.catch(() => [])), entry]);
+        const view = quick.hole ? await this.awaitVisible(pk, base + recordCount, token) : quick;
         if (elected) await this.advance(pk, view);
       } else if (elected) {
         await this.advance(pk, await this.read(pk));
@@ -329,15 +334,12 @@ export class Sequencer {
   }
 
   /**
-   * The cheap visibility check: the head returned by our reservation lists exactly the
-   * reservations pending below ours. If none was pending we are visible with no read at all;
-   * otherwise one Query tells whether they are all committed by now. Undefined means "not yet".
+   * The entries of the reservations that were pending below ours when we reserved (the head our
+   * reservation returned lists exactly those): none pending means no read at all.
    */
-  private async visibleFromReservation(pk: string, reservedHead: PartitionHead, mine: DataEntry): Promise<PartitionView | undefined> {
+  private async entriesBelow(pk: string, reservedHead: PartitionHead): Promise<IndexEntry[]> {
     const below = reservedHead.resv.length - 1;
-    const found = below === 0 ? [] : await this.queryEntries(pk, reservedHead.hwm, below);
-    const view = walk(pk, reservedHead, [...found, mine]);
-    return view.hole ? undefined : view;
+    return below === 0 ? [] : this.queryEntries(pk, reservedHead.hwm, below);
   }
 
   private async awaitVisible(pk: string, end: number, token: string): Promise<PartitionView> {
