@@ -4,9 +4,18 @@ import { InvalidRequestError } from '../../lib/errors.ts';
 export type Encoding = 'utf8' | 'base64';
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
+/** Matches a lone surrogate: JSON can carry one ("\ud800"), UTF-8 cannot. */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/** UTF-8 bytes of a string; Buffer.from would silently store U+FFFD for a lone surrogate, so refuse it. */
+export function utf8Bytes(value: string, field: string): Buffer {
+  if (LONE_SURROGATE.test(value)) throw new InvalidRequestError('INVALID_UNICODE', `${field} contains a lone UTF-16 surrogate, which has no UTF-8 form`);
+  return Buffer.from(value, 'utf8');
+}
+
 export function decodeField(value: string | null | undefined, encoding: Encoding, field: string): Uint8Array | null {
   if (value === null || value === undefined) return null;
-  if (encoding === 'utf8') return Buffer.from(value, 'utf8');
+  if (encoding === 'utf8') return utf8Bytes(value, field);
   // Buffer.from(..., 'base64') silently skips bad characters; refuse instead of storing garbage.
   if (!BASE64.test(value)) throw new InvalidRequestError('INVALID_BASE64', `${field} is not valid base64`);
   return Buffer.from(value, 'base64');

@@ -9,8 +9,9 @@ export function errorBody(code: string, message: string) {
   return { error: { code, message } };
 }
 
-export function zodMessage(err: ZodError): string {
-  return err.issues.map((issue) => `${issue.path.length ? issue.path.join('.') : 'body'}: ${issue.message}`).join('; ');
+/** `root` names what was parsed (the body, the query string, a path parameter) for issues at its top. */
+export function zodMessage(err: ZodError, root = 'body'): string {
+  return err.issues.map((issue) => `${issue.path.length ? issue.path.join('.') : root}: ${issue.message}`).join('; ');
 }
 
 export function toErrorResponse(err: unknown, c: Context) {

@@ -1,4 +1,4 @@
-// Request schemas of HTTP API v1 (docs/openapi.yaml documents the same shapes).
+// Request schemas of HTTP API v1 (docs/openapi.json documents the same shapes; test/api/openapi.test.ts checks the bounds).
 import { z } from 'zod';
 
 export const MAX_RECORDS_PER_REQUEST = 10_000;

@@ -16,7 +16,8 @@ export function adminRoutes({ storage, sequencer }: Services): Hono {
   });
 
   app.get('/v1/topics', async (c) => {
-    const topics = await listTopics(storage);
+    // Code-point order: stable across runtimes, unlike localeCompare (which depends on ICU and locale).
+    const topics = (await listTopics(storage)).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     return c.json({ topics: topics.map((t) => ({ name: t.name, partitions: t.partitions })) });
   });
 

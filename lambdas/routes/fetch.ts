@@ -1,5 +1,6 @@
 // Fetch: read committed records of one partition from an offset, optionally long-polling.
 import { Hono } from 'hono';
+import { InvalidRequestError } from '../../lib/errors.ts';
 import { encodeField } from '../http/encoding.ts';
 import { fetchQuery, partitionParam } from '../http/schemas.ts';
 import { parseWith } from '../http/request.ts';
@@ -9,8 +10,11 @@ export function fetchRoutes({ fetcher }: Services): Hono {
   const app = new Hono();
 
   app.get('/v1/topics/:topic/partitions/:partition/records', async (c) => {
-    const partition = parseWith(partitionParam, c.req.param('partition'));
-    const query = parseWith(fetchQuery, c.req.query());
+    const partition = parseWith(partitionParam, c.req.param('partition'), 'path parameter partition');
+    // c.req.query() keeps only the first of repeated parameters: refuse them rather than guess.
+    const repeated = Object.entries(c.req.queries()).find(([, values]) => values.length > 1);
+    if (repeated) throw new InvalidRequestError('INVALID_REQUEST', `query parameter ${repeated[0]} is given ${repeated[1].length} times; give it once`);
+    const query = parseWith(fetchQuery, c.req.query(), 'query');
     const encoding = query.encoding ?? 'utf8';
     const result = await fetcher.fetch({
       topic: c.req.param('topic'),

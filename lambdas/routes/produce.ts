@@ -1,6 +1,6 @@
 // Produce: validate everything, then upload and sequence (or, with acks=0, answer first).
 import { Hono } from 'hono';
-import { decodeField } from '../http/encoding.ts';
+import { decodeField, utf8Bytes } from '../http/encoding.ts';
 import { runInBackground } from '../http/background.ts';
 import { produceBody } from '../http/schemas.ts';
 import { jsonBody } from '../http/request.ts';
@@ -15,7 +15,10 @@ export function produceRoutes({ producer }: Services): Hono {
     const records = body.records.map((r, i) => ({
       key: decodeField(r.key, encoding, `records.${i}.key`),
       value: decodeField(r.value, encoding, `records.${i}.value`),
-      headers: Object.entries(r.headers ?? {}).map(([key, value]) => ({ key, value: Buffer.from(value, 'utf8') })),
+      headers: Object.entries(r.headers ?? {}).map(([key, value]) => {
+        utf8Bytes(key, `records.${i}.headers name ${JSON.stringify(key)}`);
+        return { key, value: utf8Bytes(value, `records.${i}.headers.${key}`) };
+      }),
       partition: r.partition,
       timestamp: r.timestamp,
     }));
