@@ -23,9 +23,15 @@ export class InvalidRequestError extends QueueError {
 
 export class NotFoundError extends QueueError {
   readonly status = 404;
-  constructor(readonly code: 'UNKNOWN_TOPIC' | 'UNKNOWN_PARTITION' | 'UNKNOWN_GROUP' | 'UNKNOWN_MEMBER_ID' | 'NOT_FOUND', message: string) {
-    super(message);
+  constructor(readonly code: 'UNKNOWN_TOPIC' | 'UNKNOWN_PARTITION' | 'UNKNOWN_GROUP' | 'UNKNOWN_MEMBER_ID' | 'NOT_FOUND', message: string, options?: { cause?: unknown }) {
+    super(message, options);
   }
+}
+
+/** A partition log's head is gone: its topic was deleted (callers translate this to the topic's name). */
+export class PartitionLogMissingError extends QueueError {
+  readonly status = 404;
+  readonly code = 'UNKNOWN_TOPIC';
 }
 
 export class ConflictError extends QueueError {

@@ -5,7 +5,7 @@ import { decodeBatch, type RecordHeader } from '../codec/segment.ts';
 import { CorruptDataError, InvariantViolationError, NotFoundError, OffsetOutOfRangeError } from '../errors.ts';
 import { retry, sleep } from '../retry.ts';
 import type { Storage } from '../storage.ts';
-import { getTopicCached } from '../topics/topic-store.ts';
+import { getTopicCached, onTopicLogs } from '../topics/topic-store.ts';
 import { logPartitionKey } from './keys.ts';
 import type { DataEntry, IndexEntry, PartitionView, Sequencer } from './sequencer.ts';
 
@@ -61,6 +61,10 @@ export class Fetcher {
   /** Long-polls (with backoff) until data exists at `offset` or `waitMs` runs out. */
   async fetch(req: FetchRequest): Promise<FetchResult> {
     const pk = await this.partitionKey(req.topic, req.partition);
+    return onTopicLogs(this.storage, req.topic, () => this.fetchFrom(pk, req));
+  }
+
+  private async fetchFrom(pk: string, req: FetchRequest): Promise<FetchResult> {
     const deadline = Date.now() + req.waitMs;
     let view: PartitionView;
     for (let delay = 10; ; delay = Math.min(delay * 2, POLL_MAX_DELAY_MS)) {

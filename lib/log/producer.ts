@@ -8,7 +8,7 @@ import { InvalidRequestError, NotFoundError } from '../errors.ts';
 import { choosePartition, StickyPartitioner } from '../partitioner/partitioner.ts';
 import { retry } from '../retry.ts';
 import type { Storage } from '../storage.ts';
-import { getTopicCached, type Topic } from '../topics/topic-store.ts';
+import { getTopicCached, onTopicLogs, type Topic } from '../topics/topic-store.ts';
 import { logPartitionKey } from './keys.ts';
 import type { Sequencer } from './sequencer.ts';
 
@@ -35,6 +35,8 @@ export interface ProducePlan {
   placements: Array<{ partition: number; index: number; timestamp: number }>;
 }
 
+const MAX_STICKY_TOPICS = 1024;
+
 /** Key prefix of orphan records in the log table, for a garbage collector to find. */
 export const ORPHANS_PARTITION_KEY = '_orphans';
 
@@ -49,6 +51,8 @@ export class Producer {
 
   private stickyFor(topicId: string): StickyPartitioner {
     let partitioner = this.sticky.get(topicId);
+    // Bounded: a process producing to very many topics starts their rotations afresh.
+    if (!partitioner && this.sticky.size >= MAX_STICKY_TOPICS) this.sticky.clear();
     if (!partitioner) this.sticky.set(topicId, (partitioner = new StickyPartitioner()));
     return partitioner;
   }
@@ -78,6 +82,10 @@ export class Producer {
 
   /** Upload, then sequence every partition's batch in parallel. */
   async persist(plan: ProducePlan, acks: Acks): Promise<RecordOffset[]> {
+    return onTopicLogs(this.storage, plan.topic.name, () => this.uploadAndSequence(plan, acks));
+  }
+
+  private async uploadAndSequence(plan: ProducePlan, acks: Acks): Promise<RecordOffset[]> {
     await retry(() => this.storage.s3.send(new PutObjectCommand({ Bucket: this.storage.config.bucket, Key: plan.objectKey, Body: plan.bytes, ContentType: 'application/octet-stream' })));
     const results = await Promise.allSettled(plan.batches.map((batch) =>
       this.sequencer.sequence(logPartitionKey(plan.topic.topicId, batch.partition), { objectKey: plan.objectKey, position: batch.position, length: batch.length, recordCount: batch.recordCount, firstTimestamp: batch.firstTimestamp, maxTimestamp: batch.maxTimestamp }, acks)));

@@ -18,7 +18,7 @@ import { randomBytes } from 'node:crypto';
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { InvariantViolationError, NotFoundError, StorageUnavailableError } from '../errors.ts';
+import { InvariantViolationError, PartitionLogMissingError, StorageUnavailableError } from '../errors.ts';
 import { retry, sleep } from '../retry.ts';
 import type { Storage } from '../storage.ts';
 import { HEAD_OFFSET } from './keys.ts';
@@ -179,7 +179,7 @@ export class Sequencer {
         ReturnValues: 'ALL_NEW',
       })));
     } catch (err) {
-      if (err instanceof ConditionalCheckFailedException) throw new NotFoundError('UNKNOWN_PARTITION', `partition log ${pk} does not exist (topic deleted?)`);
+      if (err instanceof ConditionalCheckFailedException) throw new PartitionLogMissingError(`partition log ${pk} does not exist`);
       throw err;
     }
     const head = headFromItem(res.Attributes!);
@@ -236,7 +236,7 @@ export class Sequencer {
   /** Reads the head and walks the reservations above the stored high watermark. */
   async read(pk: string): Promise<PartitionView> {
     const headRes = await this.storage.ddb.send(new GetCommand({ TableName: this.table, Key: { p: pk, o: HEAD_OFFSET }, ConsistentRead: true }));
-    if (!headRes.Item) throw new NotFoundError('UNKNOWN_PARTITION', `partition log ${pk} does not exist`);
+    if (!headRes.Item) throw new PartitionLogMissingError(`partition log ${pk} does not exist`);
     const head = headFromItem(headRes.Item);
     if (head.resv.length === 0) return { head, highWatermark: head.hwm, entries: [] };
     const entries = await this.queryEntries(pk, head.hwm, head.resv.length);

@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { BatchWriteCommand, DeleteCommand, GetCommand, PutCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { ConflictError, InvalidRequestError, NotFoundError } from '../errors.ts';
+import { ConflictError, InvalidRequestError, NotFoundError, PartitionLogMissingError } from '../errors.ts';
 import { retry, sleep } from '../retry.ts';
 import type { Storage } from '../storage.ts';
 import { HEAD_OFFSET, logPartitionKey } from '../log/keys.ts';
@@ -28,6 +28,10 @@ export async function createTopic(storage: Storage, input: { name: string; parti
     config: parseTopicConfig(input.config),
     createdAt: Date.now(),
   };
+  // The common conflict is answered before anything is written; a concurrent create that wins the
+  // race below leaves this attempt's heads unreachable (a few small items, harmless).
+  const existing = await storage.ddb.send(new GetCommand({ TableName: storage.config.topicsTable, Key: { name: input.name }, ConsistentRead: true }));
+  if (existing.Item) throw new ConflictError('TOPIC_EXISTS', `topic ${JSON.stringify(input.name)} already exists`);
   // Heads first: until the topic item exists nobody knows this topicId, so a crash in between
   // leaves only unreachable heads, never a topic with missing partitions.
   await createHeads(storage, topic.topicId, 0, topic.partitions);
@@ -42,7 +46,7 @@ export async function createTopic(storage: Storage, input: { name: string; parti
     if (err instanceof ConditionalCheckFailedException) throw new ConflictError('TOPIC_EXISTS', `topic ${JSON.stringify(input.name)} already exists`);
     throw err;
   }
-  topicCache.delete(topic.name);
+  forgetCachedTopic(storage, topic.name);
   return topic;
 }
 
@@ -83,7 +87,7 @@ export async function deleteTopic(storage: Storage, name: string): Promise<void>
     if (err instanceof ConditionalCheckFailedException) throw new NotFoundError('UNKNOWN_TOPIC', `topic ${JSON.stringify(name)} does not exist`);
     throw err;
   }
-  topicCache.delete(name);
+  forgetCachedTopic(storage, name);
   const keys = Array.from({ length: deleted.partitions }, (_, p) => ({ DeleteRequest: { Key: { p: logPartitionKey(deleted.topicId, p), o: HEAD_OFFSET } } }));
   await batchWrite(storage, keys);
 }
@@ -107,7 +111,7 @@ export async function addPartitions(storage: Storage, name: string, count: numbe
       ExpressionAttributeValues: { ':count': count, ':topicId': topic.topicId, ':current': topic.partitions },
       ReturnValues: 'ALL_NEW',
     }));
-    topicCache.delete(name);
+    forgetCachedTopic(storage, name);
     return res.Attributes as Topic;
   } catch (err) {
     if (err instanceof ConditionalCheckFailedException) throw new ConflictError('CONCURRENT_MODIFICATION', `topic ${JSON.stringify(name)} changed while adding partitions; retry`);
@@ -139,15 +143,31 @@ async function batchWrite(storage: Storage, requests: Record<string, unknown>[])
  */
 const topicCache = new Map<string, { topic: Topic; expires: number }>();
 export const TOPIC_CACHE_TTL_MS = 5000;
+const cacheKey = (storage: Storage, name: string) => `${storage.config.topicsTable}/${name}`;
 
 export async function getTopicCached(storage: Storage, name: string, minPartitions = 0): Promise<Topic> {
-  const hit = topicCache.get(name);
+  const hit = topicCache.get(cacheKey(storage, name));
   if (hit && hit.expires > Date.now() && hit.topic.partitions >= minPartitions) return hit.topic;
   const topic = await getTopic(storage, name);
-  topicCache.set(name, { topic, expires: Date.now() + TOPIC_CACHE_TTL_MS });
+  topicCache.set(cacheKey(storage, name), { topic, expires: Date.now() + TOPIC_CACHE_TTL_MS });
   return topic;
 }
 
-export function forgetCachedTopic(name: string): void {
-  topicCache.delete(name);
+export function forgetCachedTopic(storage: Storage, name: string): void {
+  topicCache.delete(cacheKey(storage, name));
+}
+
+/**
+ * Runs an operation on a topic's partition logs; if a log is gone (the topic was deleted while the
+ * request was in flight, or the cached metadata is stale) the cache entry is dropped and the caller
+ * hears UNKNOWN_TOPIC by name, never an internal key.
+ */
+export async function onTopicLogs<T>(storage: Storage, name: string, operation: () => Promise<T>): Promise<T> {
+  try {
+    return await operation();
+  } catch (err) {
+    if (!(err instanceof PartitionLogMissingError)) throw err;
+    forgetCachedTopic(storage, name);
+    throw new NotFoundError('UNKNOWN_TOPIC', `topic ${JSON.stringify(name)} was deleted or re-created while the request was in flight; nothing was written, retry to use the current topic`, { cause: err });
+  }
 }

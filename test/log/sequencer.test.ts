@@ -7,6 +7,7 @@ import { HEAD_OFFSET, logPartitionKey } from '../../lib/log/keys.ts';
 import { ORPHANS_PARTITION_KEY, Producer, type ProduceRecord } from '../../lib/log/producer.ts';
 import { Sequencer, newWriterToken, type BatchRef } from '../../lib/log/sequencer.ts';
 import type { Storage } from '../../lib/storage.ts';
+import { PartitionLogMissingError } from '../../lib/errors.ts';
 import { createTopic, type Topic } from '../../lib/topics/topic-store.ts';
 import { isPutOf, withDynamoFaults } from '../support/faults.ts';
 import { testStorage } from '../support/stack.ts';
@@ -238,10 +239,16 @@ describe('head maintenance', () => {
     expect((head.Item!.resv as unknown[]).length).toBe(20 - head.Item!.hwm);
   });
 
-  it('a deleted partition refuses reservations', async () => {
+  it('a deleted partition refuses reservations, and a producer with stale metadata hears UNKNOWN_TOPIC by name', async () => {
     const topic = await newTopic();
+    const producer = new Producer(storage, new Sequencer(storage));
+    const stale = await producer.prepare(topic.name, [record('late')]);
     const { deleteTopic } = await import('../../lib/topics/topic-store.ts');
     await deleteTopic(storage, topic.name);
-    await expect(new Sequencer(storage).reserve(logPartitionKey(topic.topicId, 0), 1, newWriterToken())).rejects.toMatchObject({ code: 'UNKNOWN_PARTITION' });
+    await expect(new Sequencer(storage).reserve(logPartitionKey(topic.topicId, 0), 1, newWriterToken())).rejects.toBeInstanceOf(PartitionLogMissingError);
+    const failure = producer.persist(stale, 'all');
+    await expect(failure).rejects.toMatchObject({ code: 'UNKNOWN_TOPIC', status: 404 });
+    await expect(failure).rejects.toThrow(new RegExp(`topic "${topic.name}" was deleted`));
+    await expect(failure).rejects.not.toThrow(topic.topicId);
   });
 });
