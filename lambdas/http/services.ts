@@ -1,4 +1,6 @@
 // The domain objects a process needs, created once and reused across Lambda invocations.
+import type { GroupOptions } from '../../lib/groups/coordinator.ts';
+import { createGroupServices, type GroupServices } from '../../lib/groups/services.ts';
 import { Fetcher } from '../../lib/log/fetcher.ts';
 import { Producer } from '../../lib/log/producer.ts';
 import { Sequencer, type SequencerOptions } from '../../lib/log/sequencer.ts';
@@ -9,11 +11,13 @@ export interface Services {
   sequencer: Sequencer;
   producer: Producer;
   fetcher: Fetcher;
+  groups: GroupServices;
 }
 
-export function createServices(storage: Storage = createStorage(), sequencerOptions: Partial<SequencerOptions> = {}): Services {
+export function createServices(storage: Storage = createStorage(), sequencerOptions: Partial<SequencerOptions> = {}, groupOptions: Partial<GroupOptions> = {}): Services {
   const sequencer = new Sequencer(storage, sequencerOptions);
-  return { storage, sequencer, producer: new Producer(storage, sequencer), fetcher: new Fetcher(storage, sequencer) };
+  const fetcher = new Fetcher(storage, sequencer);
+  return { storage, sequencer, producer: new Producer(storage, sequencer), fetcher, groups: createGroupServices(storage, sequencer, fetcher, groupOptions) };
 }
 
 let shared: Services | undefined;

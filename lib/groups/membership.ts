@@ -1,0 +1,73 @@
+// Member lifecycle: join, heartbeat, leave. The answer to each is the member's current assignment:
+// the partitions it owns and may consume now (anything it holds beyond that, it must release).
+import { ConflictError } from '../errors.ts';
+import { getTopicCached } from '../topics/topic-store.ts';
+import type { GroupCoordinator } from './coordinator.ts';
+import { newMemberId } from './group-store.ts';
+import { byTopic, consumable, heartbeatIntervalMs, REBALANCE_TIMEOUT_MS, SESSION_TIMEOUT_MS, type AssignorName, type AutoOffsetReset, type Group, type TopicPartition } from './model.ts';
+import type { Offsets } from './offsets.ts';
+import { unknownMember } from './reconcile.ts';
+
+export interface JoinInput {
+  topics: string[];
+  sessionTimeoutMs?: number;
+  rebalanceTimeoutMs?: number;
+  assignor?: AssignorName;
+  autoOffsetReset?: AutoOffsetReset;
+}
+
+export interface MemberAssignment {
+  memberId: string;
+  memberEpoch: number;
+  heartbeatIntervalMs: number;
+  assignment: Array<{ topic: string; partitions: number[] }>;
+}
+
+export function assignmentOf(group: Group, memberId: string): MemberAssignment {
+  const member = group.members[memberId];
+  if (!member) throw unknownMember(memberId);
+  return { memberId, memberEpoch: member.memberEpoch, heartbeatIntervalMs: heartbeatIntervalMs(member), assignment: byTopic(consumable(member)) };
+}
+
+export class Membership {
+  constructor(private readonly coordinator: GroupCoordinator, private readonly offsets: Offsets) {}
+
+  async join(groupId: string, input: JoinInput): Promise<MemberAssignment> {
+    // Unknown topics are refused before anything is written.
+    await Promise.all(input.topics.map((topic) => getTopicCached(this.coordinator.storage, topic)));
+    // Chosen once, outside the retry loop: a retry after an ambiguous failure finds its own member.
+    const memberId = newMemberId();
+    const group = await this.coordinator.apply(groupId, {
+      type: 'join',
+      join: {
+        memberId,
+        topics: input.topics,
+        sessionTimeoutMs: input.sessionTimeoutMs ?? SESSION_TIMEOUT_MS.default,
+        rebalanceTimeoutMs: input.rebalanceTimeoutMs ?? REBALANCE_TIMEOUT_MS.default,
+        autoOffsetReset: input.autoOffsetReset ?? 'latest',
+        assignor: input.assignor,
+      },
+    }, { ifAbsent: 'create' });
+    return assignmentOf(group, memberId);
+  }
+
+  /** `owned` (omitted: unchanged) is what the member still holds; revoked partitions not listed are released. */
+  async heartbeat(groupId: string, memberId: string, memberEpoch: number, owned?: TopicPartition[]): Promise<MemberAssignment> {
+    const group = await this.coordinator.apply(groupId, { type: 'heartbeat', memberId, memberEpoch, owned }, { ifAbsent: () => unknownMember(memberId) });
+    return assignmentOf(group, memberId);
+  }
+
+  /** Leaves at once, freeing the member's partitions; first auto-commits what its polls returned. */
+  async leave(groupId: string, memberId: string): Promise<void> {
+    const group = await this.coordinator.store.read(groupId);
+    const member = group?.members[memberId];
+    if (!group || !member) return;
+    try {
+      await this.offsets.commitPositions(groupId, member);
+    } catch (err) {
+      // Fenced meanwhile: the partitions are someone else's now, and so is committing them.
+      if (!(err instanceof ConflictError)) throw err;
+    }
+    await this.coordinator.apply(groupId, { type: 'leave', memberId }, { ifAbsent: () => unknownMember(memberId), known: group });
+  }
+}

@@ -1,0 +1,121 @@
+// Helpers of the consumer-group tests: an app on an isolated storage with a settable clock, and
+// members that follow the protocol (report what they own, use the latest epoch).
+import { expect } from 'vitest';
+import { createApp } from '../../lambdas/http/app.ts';
+import { createServices } from '../../lambdas/http/services.ts';
+import { GroupStore } from '../../lib/groups/group-store.ts';
+import { Api, type Reply } from '../api/client.ts';
+import { testStorage } from '../support/stack.ts';
+
+export interface Assignment {
+  memberId: string;
+  memberEpoch: number;
+  heartbeatIntervalMs: number;
+  assignment: Array<{ topic: string; partitions: number[] }>;
+}
+
+export interface PolledRecord {
+  topic: string;
+  partition: number;
+  offset: number;
+  value: string | null;
+}
+
+export class GroupApi extends Api {
+  /** The injected clock of session expiry: starts at the real time, moves only when told. */
+  time = Date.now();
+
+  readonly store = new GroupStore(this.storage);
+
+  advance(ms: number): void {
+    this.time += ms;
+  }
+
+  async join(group: string, body: Record<string, unknown>): Promise<Member> {
+    const res = await this.call('POST', `/v1/groups/${group}/members`, body);
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    return new Member(this, group, res.body as Assignment);
+  }
+
+  async describeGroup(group: string): Promise<any> {
+    const res = await this.call('GET', `/v1/groups/${group}`);
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    return res.body;
+  }
+
+  async committed(group: string): Promise<Record<string, number | null>> {
+    const described = await this.describeGroup(group);
+    return Object.fromEntries(described.offsets.map((o: any) => [`${o.topic}:${o.partition}`, o.committedOffset]));
+  }
+
+  /** Fails if two members of the stored group own one partition. */
+  async expectExclusiveOwnership(group: string): Promise<void> {
+    const stored = await this.store.read(group);
+    const owners = new Map<string, string>();
+    for (const m of Object.values(stored?.members ?? {})) {
+      for (const tp of m.assigned) {
+        expect(owners.get(tp), `${tp} owned twice`).toBeUndefined();
+        owners.set(tp, m.memberId);
+      }
+    }
+  }
+}
+
+export class Member {
+  constructor(readonly api: GroupApi, readonly group: string, public last: Assignment) {}
+
+  get id(): string {
+    return this.last.memberId;
+  }
+
+  get owns(): string[] {
+    return this.last.assignment.flatMap((a) => a.partitions.map((p) => `${a.topic}:${p}`)).sort();
+  }
+
+  async heartbeat(): Promise<Reply> {
+    const res = await this.api.call('POST', `/v1/groups/${this.group}/members/${this.id}/heartbeat`, { memberEpoch: this.last.memberEpoch, owned: this.last.assignment });
+    if (res.status === 200) this.last = res.body as Assignment;
+    return res;
+  }
+
+  async poll(body: Record<string, unknown> = {}): Promise<PolledRecord[]> {
+    const res = await this.api.call('POST', `/v1/groups/${this.group}/members/${this.id}/poll`, { waitMs: 0, ...body });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    const { records, ...assignment } = res.body;
+    this.last = assignment as Assignment;
+    return records as PolledRecord[];
+  }
+
+  commit(offsets: Array<{ topic: string; partition: number; offset: number }>, memberEpoch = this.last.memberEpoch): Promise<Reply> {
+    return this.api.call('POST', `/v1/groups/${this.group}/offsets`, { memberId: this.id, memberEpoch, offsets });
+  }
+
+  leave(): Promise<Reply> {
+    return this.api.call('DELETE', `/v1/groups/${this.group}/members/${this.id}`);
+  }
+}
+
+export async function startGroupApi(): Promise<GroupApi> {
+  const storage = await testStorage();
+  let api: GroupApi | undefined;
+  const services = createServices(storage, {}, { now: () => api!.time });
+  api = new GroupApi(createApp(services), services);
+  return api;
+}
+
+/** Heartbeats every member until the group is stable (bounded: the protocol needs a few rounds). */
+export async function settle(api: GroupApi, members: Member[]): Promise<void> {
+  for (let round = 0; round < 10; round++) {
+    for (const m of members) expect((await m.heartbeat()).status).toBe(200);
+    await api.expectExclusiveOwnership(members[0]!.group);
+    if ((await api.describeGroup(members[0]!.group)).state === 'stable') return;
+  }
+  throw new Error('group did not become stable');
+}
+
+/** `count` records with distinct values, spread over the topic's partitions by key. */
+export async function produceNumbered(api: GroupApi, topic: string, count: number, prefix = 'r'): Promise<string[]> {
+  const values = Array.from({ length: count }, (_, i) => `${prefix}${i}`);
+  for (let i = 0; i < count; i += 100) await api.produce(topic, values.slice(i, i + 100).map((value) => ({ key: value, value })));
+  return values;
+}

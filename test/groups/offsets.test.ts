@@ -1,0 +1,100 @@
+// Offsets, reset and delete rules, and malformed requests (clear 4xx, nothing written).
+import { beforeAll, describe, expect, it } from 'vitest';
+import { expectError } from '../api/client.ts';
+import { startGroupApi, type GroupApi } from './group-client.ts';
+
+let api: GroupApi;
+let timestamps: number[];
+beforeAll(async () => {
+  api = await startGroupApi();
+  await api.createTopic('events', 2);
+  const base = 1_700_000_000_000;
+  timestamps = Array.from({ length: 10 }, (_, i) => base + i * 1000);
+  await api.produce('events', timestamps.map((timestamp, i) => ({ value: `e${i}`, partition: 0, timestamp })));
+});
+
+const reset = (group: string, body: unknown) => api.call('POST', `/v1/groups/${group}/offsets/reset`, body);
+
+describe('consumer groups: offsets', () => {
+  it('commits without a member only while the group is empty', async () => {
+    expect((await api.call('POST', '/v1/groups/standalone/offsets', { offsets: [{ topic: 'events', partition: 0, offset: 4, metadata: 'batch-17' }] })).status).toBe(204);
+    const described = await api.describeGroup('standalone');
+    expect(described.state).toBe('empty');
+    expect(described.offsets).toContainEqual(expect.objectContaining({ topic: 'events', partition: 0, committedOffset: 4, metadata: 'batch-17', highWatermark: 10, lag: 6 }));
+    const m = await api.join('standalone', { topics: ['events'] });
+    expectError(await api.call('POST', '/v1/groups/standalone/offsets', { offsets: [{ topic: 'events', partition: 0, offset: 9 }] }), 409, 'NON_EMPTY_GROUP');
+    expect((await api.committed('standalone'))['events:0']).toBe(4);
+    // A member starts from the committed offset.
+    expect((await m.poll())[0]).toMatchObject({ partition: 0, offset: 4 });
+  });
+
+  it('resets to earliest, latest, a timestamp or an offset, only when the group is empty', async () => {
+    const m = await api.join('resettable', { topics: ['events'] });
+    expectError(await reset('resettable', { topic: 'events', to: 'earliest' }), 409, 'NON_EMPTY_GROUP');
+    await m.leave();
+    const offsetsAfter = async (to: unknown, partitions?: number[]) => {
+      const res = await reset('resettable', { topic: 'events', to, ...(partitions ? { partitions } : {}) });
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      return api.committed('resettable');
+    };
+    expect(await offsetsAfter('latest')).toEqual({ 'events:0': 10, 'events:1': 0 });
+    expect(await offsetsAfter('earliest')).toEqual({ 'events:0': 0, 'events:1': 0 });
+    expect(await offsetsAfter({ timestamp: timestamps[6]! - 1 }, [0])).toMatchObject({ 'events:0': 6 });
+    expect(await offsetsAfter({ timestamp: timestamps[9]! + 1 }, [0])).toMatchObject({ 'events:0': 10 });
+    expect(await offsetsAfter({ offset: 3 }, [0])).toMatchObject({ 'events:0': 3 });
+    expectError(await reset('resettable', { topic: 'events', partitions: [0], to: { offset: 11 } }), 416, 'OFFSET_OUT_OF_RANGE');
+    expectError(await reset('resettable', { topic: 'events', partitions: [5], to: 'earliest' }), 404, 'UNKNOWN_PARTITION');
+    expect((await api.committed('resettable'))['events:0']).toBe(3);
+  });
+
+  it('deletes a group, offsets included, only when it is empty', async () => {
+    const m = await api.join('doomed', { topics: ['events'], autoOffsetReset: 'earliest' });
+    await m.poll();
+    await m.poll(); // auto-commits the first poll
+    expectError(await api.call('DELETE', '/v1/groups/doomed'), 409, 'NON_EMPTY_GROUP');
+    await m.leave();
+    expect((await api.call('DELETE', '/v1/groups/doomed')).status).toBe(204);
+    expectError(await api.call('GET', '/v1/groups/doomed'), 404, 'UNKNOWN_GROUP');
+    expectError(await api.call('DELETE', '/v1/groups/doomed'), 404, 'UNKNOWN_GROUP');
+    expect(await api.store.readOffsets('doomed')).toEqual([]);
+    // The id can be used again, from scratch.
+    const again = await api.join('doomed', { topics: ['events'] });
+    expect(again.last.memberEpoch).toBe(1);
+    expect(Object.values(await api.committed('doomed')).every((o) => o === null)).toBe(true);
+  });
+
+  it('a group whose members all expired counts as empty', async () => {
+    await api.join('ghosts', { topics: ['events'], sessionTimeoutMs: 6000 });
+    api.advance(6001);
+    expect((await api.describeGroup('ghosts')).state).toBe('empty');
+    expect((await api.call('DELETE', '/v1/groups/ghosts')).status).toBe(204);
+  });
+
+  it.each<[string, string, string, unknown, number, string]>([
+    ['unknown topic', 'POST', '/v1/groups/bad/members', { topics: ['nope'] }, 404, 'UNKNOWN_TOPIC'],
+    ['no topics', 'POST', '/v1/groups/bad/members', { topics: [] }, 400, 'INVALID_REQUEST'],
+    ['session timeout too short', 'POST', '/v1/groups/bad/members', { topics: ['events'], sessionTimeoutMs: 10 }, 400, 'INVALID_REQUEST'],
+    ['unknown assignor', 'POST', '/v1/groups/bad/members', { topics: ['events'], assignor: 'roundrobin' }, 400, 'INVALID_REQUEST'],
+    ['unknown field', 'POST', '/v1/groups/bad/members', { topics: ['events'], extra: 1 }, 400, 'INVALID_REQUEST'],
+    ['malformed JSON', 'POST', '/v1/groups/bad/members', '{"topics":', 400, 'MALFORMED_JSON'],
+    ['bad group id', 'POST', '/v1/groups/bad%20id/members', { topics: ['events'] }, 400, 'INVALID_REQUEST'],
+    ['bad member id', 'POST', '/v1/groups/bad/members/not-a-uuid/heartbeat', { memberEpoch: 1 }, 400, 'INVALID_REQUEST'],
+    ['negative epoch', 'POST', '/v1/groups/bad/members/6f1c1c8e-8f43-4f43-9d55-0a3b0c1f3a11/heartbeat', { memberEpoch: -1 }, 400, 'INVALID_REQUEST'],
+    ['unknown member', 'POST', '/v1/groups/bad/members/6f1c1c8e-8f43-4f43-9d55-0a3b0c1f3a11/heartbeat', { memberEpoch: 1 }, 409, 'UNKNOWN_MEMBER_ID'],
+    ['poll by unknown member', 'POST', '/v1/groups/bad/members/6f1c1c8e-8f43-4f43-9d55-0a3b0c1f3a11/poll', {}, 409, 'UNKNOWN_MEMBER_ID'],
+    ['bad poll option', 'POST', '/v1/groups/bad/members/6f1c1c8e-8f43-4f43-9d55-0a3b0c1f3a11/poll', { waitMs: 999_999 }, 400, 'INVALID_REQUEST'],
+    ['negative offset', 'POST', '/v1/groups/bad/offsets', { offsets: [{ topic: 'events', partition: 0, offset: -1 }] }, 400, 'INVALID_REQUEST'],
+    ['fractional offset', 'POST', '/v1/groups/bad/offsets', { offsets: [{ topic: 'events', partition: 0, offset: 1.5 }] }, 400, 'INVALID_REQUEST'],
+    ['member id without epoch', 'POST', '/v1/groups/bad/offsets', { memberId: '6f1c1c8e-8f43-4f43-9d55-0a3b0c1f3a11', offsets: [{ topic: 'events', partition: 0, offset: 1 }] }, 400, 'INVALID_REQUEST'],
+    ['no offsets', 'POST', '/v1/groups/bad/offsets', { offsets: [] }, 400, 'INVALID_REQUEST'],
+    ['duplicate partition', 'POST', '/v1/groups/bad/offsets', { offsets: [{ topic: 'events', partition: 0, offset: 1 }, { topic: 'events', partition: 0, offset: 2 }] }, 400, 'DUPLICATE_PARTITION'],
+    ['unknown partition', 'POST', '/v1/groups/bad/offsets', { offsets: [{ topic: 'events', partition: 0, offset: 1 }, { topic: 'events', partition: 2, offset: 1 }] }, 404, 'UNKNOWN_PARTITION'],
+    ['commit to unknown topic', 'POST', '/v1/groups/bad/offsets', { offsets: [{ topic: 'nope', partition: 0, offset: 1 }] }, 404, 'UNKNOWN_TOPIC'],
+    ['bad reset target', 'POST', '/v1/groups/bad/offsets/reset', { topic: 'events', to: 'middle' }, 400, 'INVALID_REQUEST'],
+    ['describe unknown group', 'GET', '/v1/groups/bad', undefined, 404, 'UNKNOWN_GROUP'],
+  ])('refuses %s with a clear error and writes nothing', async (_name, method, path, body, status, code) => {
+    expectError(await api.call(method, path, body), status, code);
+    expect(await api.store.read('bad')).toBeUndefined();
+    expect(await api.store.readOffsets('bad')).toEqual([]);
+  });
+});
