@@ -1,5 +1,6 @@
 // Key/value encodings of the JSON API: UTF-8 strings or strict base64.
 import { InvalidRequestError } from '../../lib/errors.ts';
+import type { FetchedRecord } from '../../lib/log/fetcher.ts';
 
 export type Encoding = 'utf8' | 'base64';
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
@@ -24,4 +25,16 @@ export function decodeField(value: string | null | undefined, encoding: Encoding
 export function encodeField(bytes: Uint8Array | null, encoding: Encoding): string | null {
   if (bytes === null) return null;
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString(encoding);
+}
+
+/** The JSON form of a fetched record, as the fetch and poll responses carry it (header values are always UTF-8). */
+export function recordJson(record: FetchedRecord, encoding: Encoding) {
+  return {
+    partition: record.partition,
+    offset: record.offset,
+    timestamp: record.timestamp,
+    key: encodeField(record.key, encoding),
+    value: encodeField(record.value, encoding),
+    headers: Object.fromEntries(record.headers.map((h) => [h.key, h.value === null ? null : Buffer.from(h.value).toString('utf8')])),
+  };
 }

@@ -1,7 +1,7 @@
 // Fetch: read committed records of one partition from an offset, optionally long-polling.
 import { Hono } from 'hono';
 import { InvalidRequestError } from '../../lib/errors.ts';
-import { encodeField } from '../http/encoding.ts';
+import { recordJson } from '../http/encoding.ts';
 import { fetchQuery, partitionParam } from '../http/schemas.ts';
 import { parseWith } from '../http/request.ts';
 import type { Services } from '../http/services.ts';
@@ -25,14 +25,7 @@ export function fetchRoutes({ fetcher }: Services): Hono {
       waitMs: query.waitMs ?? 0,
     });
     return c.json({
-      records: result.records.map((r) => ({
-        partition: r.partition,
-        offset: r.offset,
-        timestamp: r.timestamp,
-        key: encodeField(r.key, encoding),
-        value: encodeField(r.value, encoding),
-        headers: Object.fromEntries(r.headers.map((h) => [h.key, h.value === null ? null : Buffer.from(h.value).toString('utf8')])),
-      })),
+      records: result.records.map((r) => recordJson(r, encoding)),
       nextOffset: result.nextOffset,
       highWatermark: result.highWatermark,
       logStartOffset: result.logStartOffset,

@@ -1,26 +1,26 @@
 // Consumer groups: membership (join, heartbeat, leave), poll, offsets (commit, reset) and admin.
+// The schemas are exported for test/api/openapi.test.ts, which checks docs/openapi.json against them.
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import { MAX_OFFSETS_PER_COMMIT } from '../../lib/groups/group-store.ts';
 import { GROUP_ID, REBALANCE_TIMEOUT_MS, SESSION_TIMEOUT_MS, topicPartition } from '../../lib/groups/model.ts';
-import type { PolledRecord } from '../../lib/groups/consumer.ts';
-import { encodeField, type Encoding } from '../http/encoding.ts';
+import { recordJson } from '../http/encoding.ts';
 import { jsonBody, parseWith } from '../http/request.ts';
 import { MAX_FETCH_BYTES, MAX_FETCH_RECORDS, MAX_WAIT_MS } from '../http/schemas.ts';
 import type { Services } from '../http/services.ts';
 
 /** Kafka's offset.metadata.max.bytes default. */
-const MAX_METADATA_CHARS = 4096;
-const MAX_SUBSCRIBED_TOPICS = 100;
+export const MAX_METADATA_CHARS = 4096;
+export const MAX_SUBSCRIBED_TOPICS = 100;
 
 const nonNegativeInt = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 const partitionNumber = z.number().int().nonnegative().max(1_000_000);
 const topicName = z.string().min(1).max(249);
-const groupParam = z.string().regex(GROUP_ID, 'group ids are 1 to 249 characters from [a-zA-Z0-9._-]');
-const memberIdParam = z.uuid('member ids are the UUIDs returned by join');
+export const groupParam = z.string().regex(GROUP_ID, 'group ids are 1 to 249 characters from [a-zA-Z0-9._-]');
+export const memberIdParam = z.uuid('member ids are the UUIDs returned by join');
 const boundedInt = (min: number, max: number) => z.number().int().min(min).max(max);
 
-const joinBody = z.strictObject({
+export const joinBody = z.strictObject({
   topics: z.array(topicName).min(1, 'subscribe to at least one topic').max(MAX_SUBSCRIBED_TOPICS),
   sessionTimeoutMs: boundedInt(SESSION_TIMEOUT_MS.min, SESSION_TIMEOUT_MS.max).optional(),
   rebalanceTimeoutMs: boundedInt(REBALANCE_TIMEOUT_MS.min, REBALANCE_TIMEOUT_MS.max).optional(),
@@ -30,9 +30,9 @@ const joinBody = z.strictObject({
 
 const partitionsByTopic = z.array(z.strictObject({ topic: topicName, partitions: z.array(partitionNumber) }));
 
-const heartbeatBody = z.strictObject({ memberEpoch: nonNegativeInt, owned: partitionsByTopic.optional() });
+export const heartbeatBody = z.strictObject({ memberEpoch: nonNegativeInt, owned: partitionsByTopic.optional() });
 
-const commitBody = z.strictObject({
+export const commitBody = z.strictObject({
   memberId: memberIdParam.optional(),
   memberEpoch: nonNegativeInt.optional(),
   offsets: z.array(z.strictObject({
@@ -43,13 +43,13 @@ const commitBody = z.strictObject({
   })).min(1, 'at least one offset is required').max(MAX_OFFSETS_PER_COMMIT, `at most ${MAX_OFFSETS_PER_COMMIT} offsets per commit`),
 }).refine((b) => (b.memberId === undefined) === (b.memberEpoch === undefined), 'memberId and memberEpoch go together (omit both only to commit for an empty group)');
 
-const resetBody = z.strictObject({
+export const resetBody = z.strictObject({
   topic: topicName,
   partitions: z.array(partitionNumber).min(1).optional(),
   to: z.union([z.enum(['earliest', 'latest']), z.strictObject({ timestamp: nonNegativeInt }), z.strictObject({ offset: nonNegativeInt })]),
 });
 
-const pollBody = z.strictObject({
+export const pollBody = z.strictObject({
   maxRecords: boundedInt(1, MAX_FETCH_RECORDS).optional(),
   maxBytes: boundedInt(1, MAX_FETCH_BYTES).optional(),
   waitMs: boundedInt(0, MAX_WAIT_MS).optional(),
@@ -60,18 +60,6 @@ const pollBody = z.strictObject({
 /** A body that may be empty (curl -X POST without -d): empty means {}. */
 async function optionalJsonBody<S extends z.ZodType>(c: Context, schema: S): Promise<z.infer<S>> {
   return (await c.req.text()).trim() === '' ? parseWith(schema, {}) : jsonBody(c, schema);
-}
-
-function recordJson(r: PolledRecord, encoding: Encoding) {
-  return {
-    topic: r.topic,
-    partition: r.partition,
-    offset: r.offset,
-    timestamp: r.timestamp,
-    key: encodeField(r.key, encoding),
-    value: encodeField(r.value, encoding),
-    headers: Object.fromEntries(r.headers.map((h) => [h.key, h.value === null ? null : Buffer.from(h.value).toString('utf8')])),
-  };
 }
 
 export function groupRoutes({ groups }: Services): Hono {
@@ -115,7 +103,7 @@ export function groupRoutes({ groups }: Services): Hono {
       waitMs: body.waitMs ?? 0,
       autoCommit: body.autoCommit ?? true,
     });
-    return c.json({ ...result, records: result.records.map((r) => recordJson(r, body.encoding ?? 'utf8')) });
+    return c.json({ ...result, records: result.records.map((r) => ({ topic: r.topic, ...recordJson(r, body.encoding ?? 'utf8') })) });
   });
 
   app.post('/v1/groups/:group/offsets', async (c) => {

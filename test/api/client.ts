@@ -155,12 +155,13 @@ export function b64(bytes: Uint8Array | string): string {
   return Buffer.from(bytes).toString('base64');
 }
 
-/** Polls `probe` until it returns a value (not undefined), at most `attempts` times. */
-export async function eventually<T>(probe: () => Promise<T | undefined>, attempts = 200, delayMs = 25): Promise<T> {
-  for (let i = 0; i < attempts; i++) {
+/** Polls until `probe` yields a value; the bound is generous because loaded CI machines are slow. */
+export async function eventually<T>(probe: () => Promise<T | undefined>, timeoutMs = 30_000, delayMs = 25): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
     const value = await probe();
     if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, delayMs));
   }
-  throw new Error(`condition not met after ${attempts} attempts`);
 }

@@ -2,11 +2,16 @@
 // schemas, and real responses conform to the documented response schemas.
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { createApp } from '../../lambdas/http/app.ts';
 import { createServices } from '../../lambdas/http/services.ts';
 import { fetchQuery, MAX_BODY_BYTES, MAX_FETCH_BYTES, MAX_FETCH_RECORDS, MAX_RECORDS_PER_REQUEST, MAX_WAIT_MS } from '../../lambdas/http/schemas.ts';
+import { commitBody, groupParam, heartbeatBody, joinBody, MAX_METADATA_CHARS, MAX_SUBSCRIBED_TOPICS, memberIdParam, pollBody, resetBody } from '../../lambdas/routes/groups.ts';
+import { MAX_OFFSETS_PER_COMMIT } from '../../lib/groups/group-store.ts';
+import { REBALANCE_TIMEOUT_MS, SESSION_TIMEOUT_MS } from '../../lib/groups/model.ts';
 import { createStorage } from '../../lib/storage.ts';
 import { MAX_PARTITIONS } from '../../lib/topics/topic-config.ts';
+import { Member, startGroupApi, type Assignment, type GroupApi } from '../groups/group-client.ts';
 import { testConfig } from '../support/stack.ts';
 import { Api, eventually, startApi, type Reply } from './client.ts';
 
@@ -76,7 +81,46 @@ function validate(schemaNode: Json, value: unknown, at = '$'): string[] {
     }
   }
   if (schema.not && validate(schema.not, value, at).length === 0) problems.push(`${at}: matches a forbidden schema`);
+  if (value !== null && typeof value === 'object' && !Array.isArray(value) && schema.dependentRequired) {
+    for (const [key, needed] of Object.entries(schema.dependentRequired as Record<string, string[]>)) {
+      if (key in value) for (const other of needed) if (!(other in value)) problems.push(`${at}: ${key} requires ${other}`);
+    }
+  }
+  for (const keyword of ['anyOf', 'oneOf'] as const) {
+    if (!schema[keyword]) continue;
+    const matching = (schema[keyword] as Json[]).filter((branch) => validate(branch, value, at).length === 0).length;
+    if (matching === 0) problems.push(`${at}: matches none of ${keyword}`);
+    else if (keyword === 'oneOf' && matching > 1) problems.push(`${at}: matches ${matching} branches of oneOf`);
+  }
   return problems;
+}
+
+/** A schema with every $ref inlined and annotations dropped: what constrains values, to compare with zod's JSON Schema. */
+const ANNOTATIONS = new Set(['description', 'default', 'example', 'examples', 'title', '$schema', 'dependentRequired']);
+function constraints(node: Json): Json {
+  if (Array.isArray(node)) return node.map(constraints);
+  if (!node || typeof node !== 'object') return node;
+  const out: Json = {};
+  for (const [key, value] of Object.entries(resolve(node) as Json)) {
+    if (ANNOTATIONS.has(key)) continue;
+    if (key === 'properties') out[key] = Object.fromEntries(Object.entries(value as Json).map(([name, v]) => [name, constraints(v)]));
+    else if (key === 'required') out[key] = [...(value as string[])].sort();
+    // zod writes its unions as anyOf; the document says oneOf where the branches are disjoint.
+    else out[key === 'oneOf' ? 'anyOf' : key] = constraints(value);
+  }
+  return out;
+}
+
+/** Asserts the response is documented for its status and conforms to the documented schema. */
+function expectConforms(method: string, path: string, res: Reply): void {
+  const response = resolve(operation(method, path).responses[String(res.status)] ?? operation(method, path).responses[`${String(res.status)[0]}XX`]);
+  expect(response, `${method} ${path} ${res.status} is not documented`).toBeDefined();
+  const schema = response.content?.['application/json']?.schema;
+  if (!schema) {
+    expect(res.body).toBeUndefined();
+    return;
+  }
+  expect(validate(schema, res.body), `${method} ${path} ${res.status}: ${JSON.stringify(res.body).slice(0, 500)}`).toEqual([]);
 }
 
 describe('openapi document', () => {
@@ -96,12 +140,13 @@ describe('openapi document', () => {
     for (const ref of refs) expect(() => resolve({ $ref: ref }), ref).not.toThrow();
   });
 
-  it('documents every route the admin, produce and fetch groups serve, and nothing else', () => {
-    const app = createApp(createServices(createStorage(testConfig())), ['admin', 'produce', 'fetch']);
+  it('documents every route the admin, produce, fetch and groups route groups serve, and nothing else', () => {
+    const app = createApp(createServices(createStorage(testConfig())), ['admin', 'produce', 'fetch', 'groups']);
     const served = [...new Set(app.routes
       .filter((r) => r.method !== 'ALL')
       .map((r) => `${r.method} ${r.path.replace(/:(\w+)/g, '{$1}')}`))].sort();
-    expect(served.length).toBeGreaterThanOrEqual(8);
+    expect(served.length).toBeGreaterThanOrEqual(17);
+    expect(served.filter((route) => route.includes('/v1/groups'))).toHaveLength(9);
     expect(documentedOperations().sort()).toEqual(served);
   });
 
@@ -176,6 +221,126 @@ describe('openapi document', () => {
     expect(validate(doc.components.schemas.CreateTopicRequest, { name: 'ok', partitions: 1, config: { 'retention.ms': 1 } })).not.toEqual([]);
     expect(validate(doc.components.schemas.CreateTopicRequest, { name: 'ok.name_-1', partitions: 1024, config: { 'compression.type': 'gzip' } })).toEqual([]);
   });
+
+  /** Each group route taking a body: the documented request schema and the zod schema the route parses it with. */
+  const GROUP_BODIES: Array<[method: string, path: string, schemaName: string, schema: z.ZodType]> = [
+    ['post', '/v1/groups/{group}/members', 'JoinGroupRequest', joinBody],
+    ['post', '/v1/groups/{group}/members/{memberId}/heartbeat', 'HeartbeatRequest', heartbeatBody],
+    ['post', '/v1/groups/{group}/members/{memberId}/poll', 'PollRequest', pollBody],
+    ['post', '/v1/groups/{group}/offsets', 'CommitOffsetsRequest', commitBody],
+    ['post', '/v1/groups/{group}/offsets/reset', 'ResetOffsetsRequest', resetBody],
+  ];
+
+  it('documents the group request bodies with exactly the constraints of the zod schemas the routes parse them with', () => {
+    const withBody = documentedOperations().filter((op) => {
+      const [method, path] = op.split(' ') as [string, string];
+      return path.startsWith('/v1/groups') && operation(method.toLowerCase(), path).requestBody;
+    });
+    expect(withBody.sort()).toEqual(GROUP_BODIES.map(([method, path]) => `${method.toUpperCase()} ${path}`).sort());
+    for (const [method, path, name, schema] of GROUP_BODIES) {
+      const body = operation(method, path).requestBody;
+      expect(body.content['application/json'].schema.$ref, path).toBe(`#/components/schemas/${name}`);
+      // Only poll takes an empty body (as {}).
+      expect(body.required, path).toBe(!path.endsWith('/poll'));
+      expect(constraints(doc.components.schemas[name]), name).toEqual(constraints(z.toJSONSchema(schema, { io: 'input' })));
+    }
+  });
+
+  it('documents the group bounds, defaults and path parameters of the code', () => {
+    const schemas = doc.components.schemas;
+    const join = resolve(schemas.JoinGroupRequest).properties;
+    expect([join.topics.minItems, join.topics.maxItems]).toEqual([1, MAX_SUBSCRIBED_TOPICS]);
+    expect([join.sessionTimeoutMs.minimum, join.sessionTimeoutMs.maximum, join.sessionTimeoutMs.default]).toEqual([SESSION_TIMEOUT_MS.min, SESSION_TIMEOUT_MS.max, SESSION_TIMEOUT_MS.default]);
+    expect([join.rebalanceTimeoutMs.minimum, join.rebalanceTimeoutMs.maximum, join.rebalanceTimeoutMs.default]).toEqual([REBALANCE_TIMEOUT_MS.min, REBALANCE_TIMEOUT_MS.max, REBALANCE_TIMEOUT_MS.default]);
+    expect(resolve(join.assignor).enum).toEqual(['uniform', 'range']);
+    expect(resolve(join.autoOffsetReset).enum).toEqual(['earliest', 'latest']);
+    const commit = resolve(schemas.CommitOffsetsRequest);
+    expect([commit.properties.offsets.minItems, commit.properties.offsets.maxItems]).toEqual([1, MAX_OFFSETS_PER_COMMIT]);
+    expect(commit.dependentRequired).toEqual({ memberId: ['memberEpoch'], memberEpoch: ['memberId'] });
+    expect(resolve(commit.properties.offsets.items).properties.metadata.maxLength).toBe(MAX_METADATA_CHARS);
+    expect(resolve(schemas.GroupPartitionOffset).properties.metadata.maxLength).toBe(MAX_METADATA_CHARS);
+    const poll = resolve(schemas.PollRequest).properties;
+    expect([poll.maxRecords.minimum, poll.maxRecords.maximum]).toEqual([1, MAX_FETCH_RECORDS]);
+    expect([poll.maxBytes.minimum, poll.maxBytes.maximum]).toEqual([1, MAX_FETCH_BYTES]);
+    expect([poll.waitMs.minimum, poll.waitMs.maximum]).toEqual([0, MAX_WAIT_MS]);
+    expect(resolve(poll.encoding).enum).toEqual(['utf8', 'base64']);
+    // The heartbeat interval is a third of the session timeout.
+    for (const name of ['MemberAssignment', 'PollResponse']) {
+      const interval = resolve(schemas[name]).properties.heartbeatIntervalMs;
+      expect([interval.minimum, interval.maximum], name).toEqual([Math.floor(SESSION_TIMEOUT_MS.min / 3), Math.floor(SESSION_TIMEOUT_MS.max / 3)]);
+    }
+    const session = resolve(schemas.GroupMember).properties.sessionTimeoutMs;
+    expect([session.minimum, session.maximum]).toEqual([SESSION_TIMEOUT_MS.min, SESSION_TIMEOUT_MS.max]);
+    // Path parameters: the patterns the routes check.
+    expect(resolve(schemas.GroupId).pattern).toBe((z.toJSONSchema(groupParam) as Json).pattern);
+    expect(resolve(schemas.MemberId).pattern).toBe((z.toJSONSchema(memberIdParam) as Json).pattern);
+    for (const op of documentedOperations().filter((o) => o.includes('{group}'))) {
+      const [method, path] = op.split(' ') as [string, string];
+      const params = parametersOf(method.toLowerCase(), path);
+      expect(params.find((p) => p.name === 'group')?.schema.$ref, op).toBe('#/components/schemas/GroupId');
+      if (path.includes('{memberId}')) expect(params.find((p) => p.name === 'memberId')?.schema.$ref, op).toBe('#/components/schemas/MemberId');
+    }
+  });
+
+  it('the documented group request schemas accept and refuse what the zod schemas do', () => {
+    const uuid = '6f1c1c8e-8f43-4f43-9d55-0a3b0c1f3a11';
+    const offset = { topic: 't', partition: 0, offset: 1 };
+    const samples: Record<string, unknown[]> = {
+      JoinGroupRequest: [
+        { topics: ['t'] },
+        { topics: ['t', 'u'], sessionTimeoutMs: SESSION_TIMEOUT_MS.min, rebalanceTimeoutMs: REBALANCE_TIMEOUT_MS.max, assignor: 'range', autoOffsetReset: 'earliest' },
+        {}, { topics: [] }, { topics: Array(MAX_SUBSCRIBED_TOPICS + 1).fill('t') }, { topics: [''] }, { topics: ['a'.repeat(250)] },
+        { topics: ['t'], sessionTimeoutMs: SESSION_TIMEOUT_MS.min - 1 }, { topics: ['t'], sessionTimeoutMs: 6000.5 }, { topics: ['t'], rebalanceTimeoutMs: REBALANCE_TIMEOUT_MS.max + 1 },
+        { topics: ['t'], assignor: 'roundrobin' }, { topics: ['t'], autoOffsetReset: 'none' }, { topics: ['t'], extra: 1 },
+      ],
+      HeartbeatRequest: [
+        { memberEpoch: 0 }, { memberEpoch: 3, owned: [{ topic: 't', partitions: [0, 1] }, { topic: 'u', partitions: [] }] },
+        {}, { memberEpoch: -1 }, { memberEpoch: 1.5 }, { memberEpoch: 1, owned: [{ topic: 't' }] }, { memberEpoch: 1, owned: [{ topic: 't', partitions: [1_000_001] }] },
+        { memberEpoch: 1, owned: [{ topic: 't', partitions: [0], extra: 1 }] },
+      ],
+      PollRequest: [
+        {}, { maxRecords: 1, maxBytes: MAX_FETCH_BYTES, waitMs: MAX_WAIT_MS, autoCommit: false, encoding: 'base64' },
+        { maxRecords: 0 }, { maxRecords: MAX_FETCH_RECORDS + 1 }, { maxBytes: 0 }, { waitMs: MAX_WAIT_MS + 1 }, { waitMs: -1 }, { autoCommit: 'yes' }, { encoding: 'hex' }, { max: 1 },
+      ],
+      CommitOffsetsRequest: [
+        { offsets: [offset] }, { memberId: uuid, memberEpoch: 0, offsets: [{ ...offset, metadata: 'm'.repeat(MAX_METADATA_CHARS) }] },
+        { offsets: Array.from({ length: MAX_OFFSETS_PER_COMMIT }, (_, partition) => ({ ...offset, partition })) },
+        { memberId: uuid, offsets: [offset] }, { memberEpoch: 1, offsets: [offset] }, { memberId: 'not-a-uuid', memberEpoch: 1, offsets: [offset] },
+        { offsets: [] }, { offsets: Array.from({ length: MAX_OFFSETS_PER_COMMIT + 1 }, (_, partition) => ({ ...offset, partition })) },
+        { offsets: [{ ...offset, metadata: 'm'.repeat(MAX_METADATA_CHARS + 1) }] }, { offsets: [{ ...offset, offset: -1 }] }, { offsets: [{ ...offset, offset: 1.5 }] },
+        { offsets: [{ topic: 't', partition: 0 }] }, { offsets: [offset], extra: 1 },
+      ],
+      ResetOffsetsRequest: [
+        { topic: 't', to: 'earliest' }, { topic: 't', to: 'latest' }, { topic: 't', partitions: [0, 2], to: { timestamp: 5 } }, { topic: 't', to: { offset: 0 } },
+        { topic: 't', to: 'middle' }, { topic: 't', to: { offset: 1, timestamp: 2 } }, { topic: 't', to: {} }, { topic: 't', to: { offset: -1 } },
+        { topic: 't', partitions: [], to: 'latest' }, { to: 'latest' }, { topic: 't' }, { topic: 't', to: 'latest', extra: 1 },
+      ],
+    };
+    const zodSchemas = Object.fromEntries(GROUP_BODIES.map(([, , name, schema]) => [name, schema]));
+    expect(Object.keys(samples).sort()).toEqual(Object.keys(zodSchemas).sort());
+    for (const [name, values] of Object.entries(samples)) {
+      const verdicts = values.map((value) => zodSchemas[name]!.safeParse(value).success);
+      expect(verdicts, name).toContain(true);
+      expect(verdicts, name).toContain(false);
+      values.forEach((value, i) => {
+        expect(validate(doc.components.schemas[name], value).length === 0, `${name} ${JSON.stringify(value).slice(0, 200)}`).toBe(verdicts[i]);
+      });
+    }
+  });
+
+  it('every documented response example conforms to its schema', () => {
+    let checked = 0;
+    for (const op of documentedOperations()) {
+      const [method, path] = op.split(' ') as [string, string];
+      for (const [status, response] of Object.entries(operation(method.toLowerCase(), path).responses as Record<string, Json>)) {
+        const media = resolve(response).content?.['application/json'];
+        if (media?.example === undefined) continue;
+        expect(validate(media.schema, media.example), `${op} ${status}`).toEqual([]);
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThanOrEqual(8);
+  });
 });
 
 describe('real responses conform to the document', () => {
@@ -183,17 +348,6 @@ describe('real responses conform to the document', () => {
   beforeAll(async () => {
     api = await startApi();
   });
-
-  function expectConforms(method: string, path: string, res: Reply): void {
-    const response = resolve(operation(method, path).responses[String(res.status)] ?? operation(method, path).responses[`${String(res.status)[0]}XX`]);
-    expect(response, `${method} ${path} ${res.status} is not documented`).toBeDefined();
-    const schema = response.content?.['application/json']?.schema;
-    if (!schema) {
-      expect(res.body).toBeUndefined();
-      return;
-    }
-    expect(validate(schema, res.body), `${method} ${path} ${res.status}: ${JSON.stringify(res.body).slice(0, 500)}`).toEqual([]);
-  }
 
   it('for every route, success and error', async () => {
     expectConforms('get', '/v1/health', await api.call('GET', '/v1/health'));
@@ -215,5 +369,132 @@ describe('real responses conform to the document', () => {
     expectConforms('delete', '/v1/topics/{topic}', await api.call('DELETE', '/v1/topics/doc'));
     expectConforms('delete', '/v1/topics/{topic}', await api.call('DELETE', '/v1/topics/doc'));
     expectConforms('get', '/v1/topics/{topic}', await api.call('GET', '/v1/topics/doc'));
+  });
+});
+
+describe('real consumer-group responses conform to the document', () => {
+  const LIST = '/v1/groups';
+  const GROUP = '/v1/groups/{group}';
+  const JOIN = '/v1/groups/{group}/members';
+  const MEMBER = '/v1/groups/{group}/members/{memberId}';
+  const HEARTBEAT = '/v1/groups/{group}/members/{memberId}/heartbeat';
+  const POLL = '/v1/groups/{group}/members/{memberId}/poll';
+  const COMMIT = '/v1/groups/{group}/offsets';
+  const RESET = '/v1/groups/{group}/offsets/reset';
+  const nobody = '6f1c1c8e-8f43-4f43-9d55-0a3b0c1f3a11';
+  let api: GroupApi;
+
+  beforeAll(async () => {
+    api = await startGroupApi();
+    await api.createTopic('jobs', 2);
+    await api.produce('jobs', [{ key: 'a', value: 'one', headers: { h: 'v' }, partition: 0 }, { value: null, partition: 0 }, { key: 'b', value: 'two', partition: 1 }]);
+  });
+
+  /** Asserts the status (and error code), then that the reply conforms to the document. */
+  function expectReply(method: string, path: string, res: Reply, status: number, code?: string): void {
+    const detail = `${method.toUpperCase()} ${path}: ${JSON.stringify(res.body)?.slice(0, 300)}`;
+    expect(res.status, detail).toBe(status);
+    if (code) expect(res.body?.error?.code, detail).toBe(code);
+    expectConforms(method, path, res);
+  }
+
+  const joinRaw = (group: string, body: unknown) => api.call('POST', `/v1/groups/${group}/members`, body);
+  const memberPath = (m: Member | string, action = '') => `/v1/groups/doc/members/${typeof m === 'string' ? m : m.id}${action}`;
+
+  it('for every group route, success and error', async () => {
+    expectReply('get', LIST, await api.call('GET', '/v1/groups'), 200);
+
+    // Join.
+    const joined = await joinRaw('doc', { topics: ['jobs'], sessionTimeoutMs: 6000, rebalanceTimeoutMs: 1000, assignor: 'uniform', autoOffsetReset: 'earliest' });
+    expectReply('post', JOIN, joined, 201);
+    const a = new Member(api, 'doc', joined.body as Assignment);
+    expect(a.owns).toEqual(['jobs:0', 'jobs:1']);
+    expectReply('post', JOIN, await joinRaw('doc', { topics: ['nope'] }), 404, 'UNKNOWN_TOPIC');
+    expectReply('post', JOIN, await joinRaw('doc', { topics: [] }), 400, 'INVALID_REQUEST');
+    expectReply('post', JOIN, await joinRaw('doc', '{"topics":'), 400, 'MALFORMED_JSON');
+    expectReply('post', JOIN, await joinRaw('bad%20id', { topics: ['jobs'] }), 400, 'INVALID_REQUEST');
+    expectReply('post', JOIN, await joinRaw('doc', { topics: ['jobs'], assignor: 'range' }), 409, 'INCONSISTENT_ASSIGNOR');
+    expectReply('post', JOIN, await joinRaw('doc', { topics: ['x'.repeat(MAX_BODY_BYTES)] }), 413, 'PAYLOAD_TOO_LARGE');
+
+    // Heartbeat.
+    expectReply('post', HEARTBEAT, await a.heartbeat(), 200);
+    expectReply('post', HEARTBEAT, await api.call('POST', memberPath(a, '/heartbeat'), { memberEpoch: a.last.memberEpoch + 5 }), 409, 'FENCED_MEMBER_EPOCH');
+    expectReply('post', HEARTBEAT, await api.call('POST', memberPath(nobody, '/heartbeat'), { memberEpoch: 1 }), 409, 'UNKNOWN_MEMBER_ID');
+    expectReply('post', HEARTBEAT, await api.call('POST', memberPath('not-a-uuid', '/heartbeat'), { memberEpoch: 1 }), 400, 'INVALID_REQUEST');
+    expectReply('post', HEARTBEAT, await api.call('POST', memberPath(a, '/heartbeat'), { memberEpoch: -1 }), 400, 'INVALID_REQUEST');
+
+    // Poll: base64, then utf8, then an empty body (nothing left to read).
+    const poll = async (body: unknown, records: number) => {
+      const res = await api.call('POST', memberPath(a, '/poll'), body);
+      expectReply('post', POLL, res, 200);
+      expect(res.body.records, JSON.stringify(res.body)).toHaveLength(records);
+      return res;
+    };
+    const first = await poll({ maxRecords: 2, encoding: 'base64' }, 2);
+    expect(first.body.records.map((r: { topic: string }) => r.topic)).toEqual(['jobs', 'jobs']);
+    const second = await poll({ waitMs: 0 }, 1);
+    expect(second.body.records[0]).toMatchObject({ topic: 'jobs', headers: expect.any(Object) });
+    await poll('', 0);
+    expectReply('post', POLL, await api.call('POST', memberPath(nobody, '/poll'), {}), 409, 'UNKNOWN_MEMBER_ID');
+    expectReply('post', POLL, await api.call('POST', memberPath(a, '/poll'), { waitMs: MAX_WAIT_MS + 1 }), 400, 'INVALID_REQUEST');
+    expectReply('post', POLL, await api.call('POST', memberPath(a, '/poll'), '{'), 400, 'MALFORMED_JSON');
+
+    // Commit.
+    expectReply('post', COMMIT, await a.commit([{ topic: 'jobs', partition: 0, offset: 2 }]), 204);
+    expectReply('post', COMMIT, await api.call('POST', '/v1/groups/doc/offsets', { memberId: a.id, memberEpoch: a.last.memberEpoch, offsets: [{ topic: 'jobs', partition: 1, offset: 1, metadata: 'batch-1' }] }), 204);
+    expectReply('post', COMMIT, await a.commit([{ topic: 'jobs', partition: 0, offset: 2 }], a.last.memberEpoch + 5), 409, 'FENCED_MEMBER_EPOCH');
+    expectReply('post', COMMIT, await api.call('POST', '/v1/groups/doc/offsets', { memberId: nobody, memberEpoch: 1, offsets: [{ topic: 'jobs', partition: 0, offset: 1 }] }), 409, 'UNKNOWN_MEMBER_ID');
+    expectReply('post', COMMIT, await api.call('POST', '/v1/groups/doc/offsets', { offsets: [{ topic: 'jobs', partition: 0, offset: 1 }] }), 409, 'NON_EMPTY_GROUP');
+    expectReply('post', COMMIT, await a.commit([{ topic: 'jobs', partition: 0, offset: 1 }, { topic: 'jobs', partition: 0, offset: 2 }]), 400, 'DUPLICATE_PARTITION');
+    expectReply('post', COMMIT, await a.commit([{ topic: 'jobs', partition: 7, offset: 1 }]), 404, 'UNKNOWN_PARTITION');
+    expectReply('post', COMMIT, await api.call('POST', '/v1/groups/doc/offsets', { memberId: a.id, offsets: [{ topic: 'jobs', partition: 0, offset: 1 }] }), 400, 'INVALID_REQUEST');
+
+    // Describe and list: a second member makes partitions move (revoking / pending); an idle group has nulls.
+    const b = await api.join('doc', { topics: ['jobs'] });
+    const described = await api.call('GET', '/v1/groups/doc');
+    expectReply('get', GROUP, described, 200);
+    expect(described.body.members).toHaveLength(2);
+    expect(described.body.offsets).toContainEqual(expect.objectContaining({ topic: 'jobs', partition: 1, committedOffset: 1, metadata: 'batch-1', highWatermark: 1, lag: 0 }));
+    const idle = await api.join('doc-idle', { topics: ['jobs'] });
+    const idleDescribed = await api.call('GET', '/v1/groups/doc-idle');
+    expectReply('get', GROUP, idleDescribed, 200);
+    expect(idleDescribed.body.offsets[0]).toMatchObject({ committedOffset: null, metadata: null, committedAt: null, lag: null });
+    expectReply('get', GROUP, await api.call('GET', '/v1/groups/nobody-here'), 404, 'UNKNOWN_GROUP');
+    expectReply('get', GROUP, await api.call('GET', '/v1/groups/bad%20id'), 400, 'INVALID_REQUEST');
+    const listed = await api.call('GET', '/v1/groups');
+    expectReply('get', LIST, listed, 200);
+    expect(listed.body.groups.map((g: { group: string }) => g.group)).toEqual(['doc', 'doc-idle']);
+
+    // Reset and delete need an empty group.
+    expectReply('post', RESET, await api.call('POST', '/v1/groups/doc/offsets/reset', { topic: 'jobs', to: 'earliest' }), 409, 'NON_EMPTY_GROUP');
+    expectReply('delete', GROUP, await api.call('DELETE', '/v1/groups/doc'), 409, 'NON_EMPTY_GROUP');
+
+    // Leave (idempotent).
+    expectReply('delete', MEMBER, await a.leave(), 204);
+    expectReply('delete', MEMBER, await a.leave(), 204);
+    expectReply('delete', MEMBER, await b.leave(), 204);
+    expectReply('delete', MEMBER, await idle.leave(), 204);
+    expectReply('delete', MEMBER, await api.call('DELETE', memberPath('not-a-uuid')), 400, 'INVALID_REQUEST');
+
+    // Reset.
+    const reset = (body: unknown) => api.call('POST', '/v1/groups/doc/offsets/reset', body);
+    const resetReply = await reset({ topic: 'jobs', to: 'earliest' });
+    expectReply('post', RESET, resetReply, 200);
+    expect(resetReply.body.offsets).toEqual([{ topic: 'jobs', partition: 0, offset: 0 }, { topic: 'jobs', partition: 1, offset: 0 }]);
+    expectReply('post', RESET, await reset({ topic: 'jobs', partitions: [0], to: { timestamp: 0 } }), 200);
+    expectReply('post', RESET, await reset({ topic: 'jobs', partitions: [1], to: { offset: 1 } }), 200);
+    expectReply('post', RESET, await reset({ topic: 'jobs', partitions: [0], to: { offset: 99 } }), 416, 'OFFSET_OUT_OF_RANGE');
+    expectReply('post', RESET, await reset({ topic: 'jobs', partitions: [5], to: 'latest' }), 404, 'UNKNOWN_PARTITION');
+    expectReply('post', RESET, await reset({ topic: 'nope', to: 'latest' }), 404, 'UNKNOWN_TOPIC');
+    expectReply('post', RESET, await reset({ topic: 'jobs', to: 'middle' }), 400, 'INVALID_REQUEST');
+
+    // A standalone commit, now that the group is empty.
+    expectReply('post', COMMIT, await api.call('POST', '/v1/groups/doc/offsets', { offsets: [{ topic: 'jobs', partition: 0, offset: 3 }] }), 204);
+
+    // Delete.
+    expectReply('delete', GROUP, await api.call('DELETE', '/v1/groups/doc'), 204);
+    expectReply('delete', GROUP, await api.call('DELETE', '/v1/groups/doc'), 404, 'UNKNOWN_GROUP');
+    expectReply('delete', GROUP, await api.call('DELETE', '/v1/groups/bad%20id'), 400, 'INVALID_REQUEST');
+    expectReply('get', GROUP, await api.call('GET', '/v1/groups/doc'), 404, 'UNKNOWN_GROUP');
   });
 });
