@@ -4,7 +4,7 @@ import { CreateTableCommand, DescribeTableCommand, ResourceInUseException, Updat
 import { GROUPS_TABLE, LOG_TABLE, TOPICS_TABLE, type TableSchema } from '../lib/aws/schema.ts';
 import type { Storage } from '../lib/storage.ts';
 
-async function ensureTable(storage: Storage, name: string, schema: TableSchema): Promise<void> {
+export async function ensureTable(storage: Storage, name: string, schema: TableSchema): Promise<void> {
   const keys = [schema.partitionKey, ...(schema.sortKey ? [schema.sortKey] : [])];
   try {
     await storage.ddb.send(new CreateTableCommand({

@@ -3,6 +3,7 @@
 //   npm start                  data persists in ./.data
 //   npm start -- --in-memory   throwaway run
 //   PORT=9000 npm start        another port (default 8787)
+//   QUEUE_AUTH_MODE=api-key npm start   require API keys (issue them with scripts/api-keys.ts)
 import { serve } from '@hono/node-server';
 import { parseArgs } from 'node:util';
 import { configFromEnv } from '../lib/config.ts';
@@ -10,7 +11,9 @@ import { createStorage } from '../lib/storage.ts';
 import { createApp } from '../lambdas/http/app.ts';
 import { drainBackground } from '../lambdas/http/background.ts';
 import { createServices } from '../lambdas/http/services.ts';
-import { provision } from './provision.ts';
+import { authModeFromEnv } from '../lambdas/http/auth.ts';
+import { API_KEYS_TABLE, apiKeysTableFromEnv } from '../lib/auth/api-keys.ts';
+import { ensureTable, provision } from './provision.ts';
 import { startLocalStack, type LocalStack } from './stack.ts';
 
 const { values } = parseArgs({ options: { 'in-memory': { type: 'boolean', default: false }, 'data-dir': { type: 'string', default: '.data' } } });
@@ -26,9 +29,13 @@ try {
   }
   const storage = createStorage(configFromEnv(env));
   await provision(storage);
+  const authMode = authModeFromEnv(env);
+  if (authMode === 'api-key') await ensureTable(storage, apiKeysTableFromEnv(env), API_KEYS_TABLE);
   const app = createApp(createServices(storage));
   const server = serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, (info) => {
     console.log(`queue API listening on http://127.0.0.1:${info.port} (${stack ? (values['in-memory'] ? 'in-memory' : `data in ${values['data-dir']}`) : 'external AWS endpoints'})`);
+    // The key CLI talks to the same DynamoDB: QUEUE_DYNAMODB_ENDPOINT=<endpoint> npx tsx scripts/api-keys.ts create --name dev
+    if (authMode === 'api-key') console.log(`API keys required; keys table ${apiKeysTableFromEnv(env)} at ${storage.config.dynamoEndpoint ?? 'AWS'}`);
   });
   let stopping = false;
   const shutdown = async () => {

@@ -1,0 +1,28 @@
+// How each Lambda handler is bundled: shared by the CDK construct and by `bench/bundles.ts`, so the
+// measured bundles are the deployed ones. The AWS SDK is bundled too (no externals): its version is
+// then pinned by package-lock.json rather than by the Lambda runtime, and unused code is tree-shaken.
+import { fileURLToPath } from 'node:url';
+
+export type FunctionRole = 'produce' | 'fetch' | 'admin' | 'groups';
+
+export const FUNCTION_ROLES: readonly FunctionRole[] = ['produce', 'fetch', 'admin', 'groups'];
+
+/** Absolute path of each role's Lambda entry module. */
+export function handlerEntry(role: FunctionRole): string {
+  return fileURLToPath(new URL(`../lambdas/${role}.ts`, import.meta.url));
+}
+
+/** The repository root, where package-lock.json lives (esbuild resolves modules from here). */
+export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+export const HANDLER_BUNDLE = {
+  format: 'esm',
+  target: 'node22',
+  platform: 'node',
+  minify: true,
+  // Prefer the ES module builds of dependencies (the SDK's dist-es), which tree-shake far better.
+  mainFields: ['module', 'main'],
+  externalModules: [] as string[],
+  // CommonJS code inside an ESM bundle still calls require() for Node built-ins.
+  banner: "import { createRequire as __queueCreateRequire } from 'node:module'; const require = __queueCreateRequire(import.meta.url);",
+} as const;
