@@ -1,6 +1,7 @@
 // Admin function: topic management and health.
-import { createApp } from './http/app.ts';
+import { Sequencer } from '../lib/log/sequencer.ts';
+import { functionApp } from './http/base-app.ts';
 import { bufferedHandler } from './http/lambda.ts';
-import { sharedServices } from './http/services.ts';
+import { adminRoutes } from './routes/admin.ts';
 
-export const handler = bufferedHandler(createApp(sharedServices(), ['admin']));
+export const handler = bufferedHandler(functionApp('admin', (storage) => adminRoutes({ storage, sequencer: new Sequencer(storage) })));

@@ -1,5 +1,5 @@
 // Request schemas of HTTP API v1 (docs/openapi.json documents the same shapes; test/api/openapi.test.ts checks the bounds).
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const MAX_RECORDS_PER_REQUEST = 10_000;
 export const MAX_FETCH_RECORDS = 10_000;

@@ -1,4 +1,5 @@
-// The domain objects a process needs, created once and reused across Lambda invocations.
+// All domain objects, wired together: the local server, the tests and the benchmark use this; each
+// Lambda function builds only the part it serves (lambdas/<role>.ts).
 import type { GroupOptions } from '../../lib/groups/coordinator.ts';
 import { createGroupServices, type GroupServices } from '../../lib/groups/services.ts';
 import { Fetcher } from '../../lib/log/fetcher.ts';
@@ -18,9 +19,4 @@ export function createServices(storage: Storage = createStorage(), sequencerOpti
   const sequencer = new Sequencer(storage, sequencerOptions);
   const fetcher = new Fetcher(storage, sequencer);
   return { storage, sequencer, producer: new Producer(storage, sequencer), fetcher, groups: createGroupServices(storage, sequencer, fetcher, groupOptions) };
-}
-
-let shared: Services | undefined;
-export function sharedServices(): Services {
-  return (shared ??= createServices());
 }

@@ -6,7 +6,7 @@ import { addPartitionsBody, createTopicBody } from '../http/schemas.ts';
 import { jsonBody } from '../http/request.ts';
 import type { Services } from '../http/services.ts';
 
-export function adminRoutes({ storage, sequencer }: Services): Hono {
+export function adminRoutes({ storage, sequencer }: Pick<Services, 'storage' | 'sequencer'>): Hono {
   const app = new Hono();
 
   app.post('/v1/topics', async (c) => {

@@ -6,7 +6,7 @@ import { fetchQuery, partitionParam } from '../http/schemas.ts';
 import { parseWith } from '../http/request.ts';
 import type { Services } from '../http/services.ts';
 
-export function fetchRoutes({ fetcher }: Services): Hono {
+export function fetchRoutes({ fetcher }: Pick<Services, 'fetcher'>): Hono {
   const app = new Hono();
 
   app.get('/v1/topics/:topic/partitions/:partition/records', async (c) => {

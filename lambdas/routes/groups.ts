@@ -1,7 +1,7 @@
 // Consumer groups: membership (join, heartbeat, leave), poll, offsets (commit, reset) and admin.
 // The schemas are exported for test/api/openapi.test.ts, which checks docs/openapi.json against them.
 import { Hono, type Context } from 'hono';
-import { z } from 'zod';
+import * as z from 'zod';
 import { MAX_OFFSETS_PER_COMMIT } from '../../lib/groups/group-store.ts';
 import { GROUP_ID, REBALANCE_TIMEOUT_MS, SESSION_TIMEOUT_MS, topicPartition } from '../../lib/groups/model.ts';
 import { recordJson } from '../http/encoding.ts';
@@ -62,7 +62,7 @@ async function optionalJsonBody<S extends z.ZodType>(c: Context, schema: S): Pro
   return (await c.req.text()).trim() === '' ? parseWith(schema, {}) : jsonBody(c, schema);
 }
 
-export function groupRoutes({ groups }: Services): Hono {
+export function groupRoutes({ groups }: Pick<Services, 'groups'>): Hono {
   const app = new Hono();
   const group = (c: Context) => parseWith(groupParam, c.req.param('group'), 'path parameter group');
   const member = (c: Context) => parseWith(memberIdParam, c.req.param('memberId'), 'path parameter memberId');

@@ -6,7 +6,7 @@ import { produceBody } from '../http/schemas.ts';
 import { jsonBody } from '../http/request.ts';
 import type { Services } from '../http/services.ts';
 
-export function produceRoutes({ producer }: Services): Hono {
+export function produceRoutes({ producer }: Pick<Services, 'producer'>): Hono {
   const app = new Hono();
 
   app.post('/v1/topics/:topic/records', async (c) => {
