@@ -3,14 +3,14 @@
 // exit code is 0 unless something crashed, whichever targets are met.
 //   BENCH_SCALE=0.2 npm run bench   fewer operations per size, for a quick look
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, platform, arch } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { configFromEnv } from '../lib/config.ts';
 import { createStorage, type Storage } from '../lib/storage.ts';
-import type { CallCounter } from '../lib/aws/clients.ts';
 import { createServices } from '../lambdas/http/services.ts';
+import { benchBundles } from './bundles.ts';
+import { benchGroups } from './groups.ts';
 import { provision } from '../local/provision.ts';
 import { startLocalStack, type LocalStack } from '../local/stack.ts';
 import {
@@ -230,23 +230,14 @@ function renderSanity(checks: Sanity[]): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Optional sections owned elsewhere: run only when their files exist.
-
-async function optionalSection(file: string, exportName: string, call: (fn: (...args: never[]) => Promise<SectionResult>) => Promise<SectionResult>): Promise<SectionResult | { error: string } | undefined> {
-  const url = new URL(file, import.meta.url);
-  if (!existsSync(fileURLToPath(url))) {
-    progress(`${file} not present: section skipped`);
-    return undefined;
-  }
+/** Runs one section; a crash is reported in the results instead of ending the whole run. */
+async function section(name: string, run: () => Promise<SectionResult>): Promise<SectionResult | { error: string }> {
   try {
-    const mod = (await import(url.href)) as Record<string, unknown>;
-    const fn = mod[exportName];
-    if (typeof fn !== 'function') throw new Error(`${file} does not export ${exportName}()`);
-    progress(`running ${exportName}() from ${file}`);
-    return await call(fn as (...args: never[]) => Promise<SectionResult>);
+    progress(`running ${name}`);
+    return await run();
   } catch (err) {
     const error = err instanceof Error ? (err.stack ?? err.message) : String(err);
-    console.error(`[bench] ${file} crashed: ${error}`);
+    console.error(`[bench] ${name} crashed: ${error}`);
     return { error };
   }
 }
@@ -284,8 +275,10 @@ async function main(): Promise<number> {
     const contention: ContentionResult[] = [];
     for (const acks of ['all', '1'] as const) contention.push(await benchContention(ctx, { writers: CONTENDING_WRITERS, rounds, warmupRounds: 1, acks }, sanity));
 
-    const groups = await optionalSection('./groups.ts', 'benchGroups', (fn) => (fn as unknown as (c: { storage: Storage; calls: CallCounter }) => Promise<SectionResult>)({ storage: storage!, calls: storage!.calls }));
-    const bundles = await optionalSection('./bundles.ts', 'benchBundles', (fn) => (fn as unknown as () => Promise<SectionResult>)());
+    // Own clients, so the groups section's meters and call counts start from nothing.
+    const groupStorage = createStorage(storage!.config);
+    const groups = await section('consumer groups', () => benchGroups({ storage: groupStorage, calls: groupStorage.calls }));
+    const bundles = await section('bundles', () => benchBundles());
     for (const s of [groups, bundles]) if (s && 'error' in s) crashed = true;
 
     const costs = sizes.map((s) => costOf(s, prices));

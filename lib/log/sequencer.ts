@@ -257,8 +257,9 @@ export class Sequencer {
   }
 
   /**
-   * Reads the partition, tombstoning holes that are expired (or abandoned by `ownToken`) and
-   * advancing the stored high watermark when the walk got long.
+   * Reads the partition, tombstoning holes that are expired (or abandoned by `ownToken`). A reader
+   * (no token) also advances the stored high watermark when the walk got long; writers do not, as
+   * they have their own election (dozens of waiting writers would only race each other).
    */
   async readResolved(pk: string, ownToken?: string): Promise<PartitionView> {
     for (;;) {
@@ -268,7 +269,7 @@ export class Sequencer {
         await this.tombstone(pk, hole);
         continue;
       }
-      if (view.entries.length >= this.options.readerAdvanceThreshold) await this.advance(pk, view);
+      if (ownToken === undefined && view.entries.length >= this.options.readerAdvanceThreshold) await this.advance(pk, view);
       return view;
     }
   }
