@@ -107,7 +107,10 @@ export class Fetcher {
   /** Committed entries from the one containing `offset` up to the high watermark. */
   private async entriesFrom(pk: string, offset: number, view: PartitionView, maxRecords: number): Promise<IndexEntry[]> {
     let entries: IndexEntry[];
-    if (offset >= view.head.hwm) {
+    if (view.recent.length > 0 && view.recent[0]!.base <= offset) {
+      // Tailing consumers: the entries came with the partition read, no further Query.
+      entries = view.recent;
+    } else if (offset >= view.head.hwm) {
       entries = view.entries;
     } else {
       // Every entry holds at least one record, so maxRecords entries always suffice.

@@ -93,10 +93,15 @@ export interface PartitionView {
   highWatermark: number;
   /** Entries from head.hwm up to highWatermark, in offset order. */
   entries: IndexEntry[];
+  /** The newest committed entries below highWatermark (a contiguous run ending there), in offset order. */
+  recent: IndexEntry[];
   hole?: Hole;
 }
 
 type StoredReservation = [number, number, string];
+
+/** Entries read from the tail of a partition alongside its head. */
+const TAIL_WINDOW = 32;
 
 /** Reservations trimmed from the head by one advance at most. */
 const MAX_ADVANCE = 200;
@@ -234,13 +239,28 @@ export class Sequencer {
   }
 
   /** Reads the head and walks the reservations above the stored high watermark. */
+  /**
+   * Reads the head and, in parallel, the newest TAIL_WINDOW entries. Entries are immutable and
+   * both calls start after any earlier read finished, so everything an earlier read saw is in the
+   * window's snapshot: the result never goes behind an earlier one. When the window reaches down to
+   * the stored hwm it holds every entry the walk needs (one round trip); otherwise a forward Query
+   * from hwm follows.
+   */
   async read(pk: string): Promise<PartitionView> {
-    const headRes = await this.storage.ddb.send(new GetCommand({ TableName: this.table, Key: { p: pk, o: HEAD_OFFSET }, ConsistentRead: true }));
+    const [headRes, newestFirst] = await Promise.all([
+      this.storage.ddb.send(new GetCommand({ TableName: this.table, Key: { p: pk, o: HEAD_OFFSET }, ConsistentRead: true })),
+      this.queryEntries(pk, Number.MAX_SAFE_INTEGER, TAIL_WINDOW, 'backward'),
+    ]);
     if (!headRes.Item) throw new PartitionLogMissingError(`partition log ${pk} does not exist`);
     const head = headFromItem(headRes.Item);
-    if (head.resv.length === 0) return { head, highWatermark: head.hwm, entries: [] };
-    const entries = await this.queryEntries(pk, head.hwm, head.resv.length);
-    return walk(pk, head, entries);
+    const tail = newestFirst.reverse();
+    const windowReachesHwm = newestFirst.length < TAIL_WINDOW || tail[0]!.base <= head.hwm;
+    const view = head.resv.length === 0
+      ? { head, highWatermark: head.hwm, entries: [], recent: [] }
+      : walk(pk, head, windowReachesHwm ? tail : await this.queryEntries(pk, head.hwm, head.resv.length));
+    // Below hwm every entry is committed; between hwm and the high watermark exactly the walked ones.
+    const recent = tail.filter((e) => e.base < view.highWatermark);
+    return { ...view, recent: recent.length > 0 ? recent : view.entries };
   }
 
   async queryEntries(pk: string, fromBase: number, limit: number, direction: 'forward' | 'backward' = 'forward'): Promise<IndexEntry[]> {
@@ -275,7 +295,7 @@ export class Sequencer {
   }
 
   /** Moves the stored hwm to the walked high watermark and drops the reservations below it. */
-  async advance(pk: string, view: PartitionView): Promise<boolean> {
+  async advance(pk: string, view: Pick<PartitionView, 'head' | 'entries'>): Promise<boolean> {
     // Bounded so the update expression stays far below DynamoDB's 4 KB expression limit; a longer
     // walk is advanced over several calls.
     const covered = Math.min(view.entries.length, MAX_ADVANCE);
@@ -356,7 +376,7 @@ export class Sequencer {
   }
 }
 
-function walk(pk: string, head: PartitionHead, found: IndexEntry[]): PartitionView {
+function walk(pk: string, head: PartitionHead, found: IndexEntry[]): Omit<PartitionView, 'recent'> {
   const byBase = new Map(found.map((e) => [e.base, e]));
   const entries: IndexEntry[] = [];
   let cursor = head.hwm;

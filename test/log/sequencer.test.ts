@@ -227,6 +227,33 @@ describe('invariant 5: abandoned reservations resolve by rule, visibly', () => {
   });
 });
 
+describe('reading the tail', () => {
+  it('stays exact when more reservations are pending than the tail window holds', async () => {
+    const topic = await newTopic();
+    let now = Date.now();
+    // Never advance the stored hwm, so every batch stays a pending reservation above it.
+    const sequencer = new Sequencer(storage, { hwmAdvanceEvery: 1_000_000, readerAdvanceThreshold: 1_000_000, gapTimeoutMs: 10_000, now: () => now });
+    const producer = new Producer(storage, sequencer);
+    const fetcher = new Fetcher(storage, sequencer);
+    const pk = logPartitionKey(topic.topicId, 0);
+    await sequencer.reserve(pk, 1, newWriterToken()); // a stalled writer at offset 0
+    for (let i = 1; i <= 40; i++) await producer.produce(topic.name, [record(`v${i}`)], '1');
+
+    const stalled = await sequencer.read(pk);
+    expect(stalled.head.resv).toHaveLength(41);
+    expect(stalled.highWatermark).toBe(0);
+    expect(stalled.hole?.base).toBe(0);
+
+    now += 10_000;
+    const all = await readAll(fetcher, topic.name);
+    expect(all.gaps).toEqual([{ startOffset: 0, endOffset: 1 }]);
+    expect(all.records).toEqual(Array.from({ length: 40 }, (_, i) => ({ offset: i + 1, value: `v${i + 1}` })));
+    const page = await fetcher.fetch({ topic: topic.name, partition: 0, offset: 35, maxRecords: 100, maxBytes: 1 << 20, waitMs: 0 });
+    expect(page.records.map((r) => r.offset)).toEqual([35, 36, 37, 38, 39, 40]);
+    expect(page.nextOffset).toBe(41);
+  });
+});
+
 describe('head maintenance', () => {
   it('the stored high watermark advances and the reservation list stays short', async () => {
     const topic = await newTopic();
