@@ -21,8 +21,6 @@ export interface LocalStack {
   stop(): Promise<void>;
 }
 
-export const LOCAL_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
-
 export async function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
     const server = createServer();

@@ -16,8 +16,7 @@ export function adminRoutes({ storage, sequencer }: Pick<Services, 'storage' | '
   });
 
   app.get('/v1/topics', async (c) => {
-    // Code-point order: stable across runtimes, unlike localeCompare (which depends on ICU and locale).
-    const topics = (await listTopics(storage)).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const topics = await listTopics(storage);
     return c.json({ topics: topics.map((t) => ({ name: t.name, partitions: t.partitions })) });
   });
 

@@ -67,8 +67,9 @@ export class Fetcher {
   private async fetchFrom(pk: string, req: FetchRequest): Promise<FetchResult> {
     const deadline = Date.now() + req.waitMs;
     let view: PartitionView;
-    for (let delay = 10; ; delay = Math.min(delay * 2, POLL_MAX_DELAY_MS)) {
-      view = await this.sequencer.readResolved(pk);
+    for (let delay = 10, first = true; ; delay = Math.min(delay * 2, POLL_MAX_DELAY_MS), first = false) {
+      // Later rounds of a long-poll only watch the high watermark; the entries come with it anyway.
+      view = await this.sequencer.readResolved(pk, undefined, { withTail: first });
       const { highWatermark } = view;
       const logStartOffset = view.head.logStart;
       if (req.offset < logStartOffset || req.offset > highWatermark) throw new OffsetOutOfRangeError(req.offset, logStartOffset, highWatermark);

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { encodeSegment, type BatchInput, type SegmentRecord } from '../codec/segment.ts';
-import { InvalidRequestError, NotFoundError } from '../errors.ts';
+import { NotFoundError } from '../errors.ts';
 import { choosePartition, StickyPartitioner } from '../partitioner/partitioner.ts';
 import { retry } from '../retry.ts';
 import type { Storage } from '../storage.ts';
@@ -114,8 +114,4 @@ export class Producer {
       Item: { p: ORPHANS_PARTITION_KEY, o: Date.now() * 1000 + Math.floor(Math.random() * 1000), key: plan.objectKey, topicId: plan.topic.topicId, partitions, reason },
     })).catch(() => undefined);
   }
-}
-
-export function assertRecordCount(count: number, max: number): void {
-  if (count < 1 || count > max) throw new InvalidRequestError('INVALID_RECORDS', `a request carries 1 to ${max} records, got ${count}`);
 }

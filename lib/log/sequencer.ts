@@ -100,6 +100,17 @@ export interface PartitionView {
 
 type StoredReservation = [number, number, string];
 
+export interface ReadOptions {
+  /**
+   * Also read the newest entries (in parallel with the head). Off for the repeated checks of a
+   * long-poll, which only need to see the high watermark move.
+   */
+  withTail?: boolean;
+}
+
+const MAX_RESOLVE_ROUNDS = 256;
+const MAX_SEQUENCE_ATTEMPTS = 8;
+
 /** Entries read from the tail of a partition alongside its head. */
 const TAIL_WINDOW = 32;
 
@@ -246,15 +257,15 @@ export class Sequencer {
    * the stored hwm it holds every entry the walk needs (one round trip); otherwise a forward Query
    * from hwm follows.
    */
-  async read(pk: string): Promise<PartitionView> {
+  async read(pk: string, { withTail = true }: ReadOptions = {}): Promise<PartitionView> {
     const [headRes, newestFirst] = await Promise.all([
       this.storage.ddb.send(new GetCommand({ TableName: this.table, Key: { p: pk, o: HEAD_OFFSET }, ConsistentRead: true })),
-      this.queryEntries(pk, Number.MAX_SAFE_INTEGER, TAIL_WINDOW, 'backward'),
+      withTail ? this.queryEntries(pk, Number.MAX_SAFE_INTEGER, TAIL_WINDOW, 'backward') : Promise.resolve([]),
     ]);
     if (!headRes.Item) throw new PartitionLogMissingError(`partition log ${pk} does not exist`);
     const head = headFromItem(headRes.Item);
     const tail = newestFirst.reverse();
-    const windowReachesHwm = newestFirst.length < TAIL_WINDOW || tail[0]!.base <= head.hwm;
+    const windowReachesHwm = withTail && (newestFirst.length < TAIL_WINDOW || tail[0]!.base <= head.hwm);
     const view = head.resv.length === 0
       ? { head, highWatermark: head.hwm, entries: [], recent: [] }
       : walk(pk, head, windowReachesHwm ? tail : await this.queryEntries(pk, head.hwm, head.resv.length));
@@ -263,17 +274,25 @@ export class Sequencer {
     return { ...view, recent: recent.length > 0 ? recent : view.entries };
   }
 
+  /** Up to `limit` entries from `fromBase` on (or down), across DynamoDB's 1 MB pages. */
   async queryEntries(pk: string, fromBase: number, limit: number, direction: 'forward' | 'backward' = 'forward'): Promise<IndexEntry[]> {
-    const res = await this.storage.ddb.send(new QueryCommand({
-      TableName: this.table,
-      KeyConditionExpression: direction === 'forward' ? '#p = :p AND #o >= :from' : '#p = :p AND #o BETWEEN :zero AND :from',
-      ExpressionAttributeNames: { '#p': 'p', '#o': 'o' },
-      ExpressionAttributeValues: direction === 'forward' ? { ':p': pk, ':from': fromBase } : { ':p': pk, ':from': fromBase, ':zero': 0 },
-      ScanIndexForward: direction === 'forward',
-      ConsistentRead: true,
-      Limit: limit,
-    }));
-    return (res.Items ?? []).map(entryFromItem);
+    const entries: IndexEntry[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const res = await this.storage.ddb.send(new QueryCommand({
+        TableName: this.table,
+        KeyConditionExpression: direction === 'forward' ? '#p = :p AND #o >= :from' : '#p = :p AND #o BETWEEN :zero AND :from',
+        ExpressionAttributeNames: { '#p': 'p', '#o': 'o' },
+        ExpressionAttributeValues: direction === 'forward' ? { ':p': pk, ':from': fromBase } : { ':p': pk, ':from': fromBase, ':zero': 0 },
+        ScanIndexForward: direction === 'forward',
+        ConsistentRead: true,
+        Limit: limit - entries.length,
+        ExclusiveStartKey: startKey,
+      }));
+      entries.push(...(res.Items ?? []).map(entryFromItem));
+      startKey = res.LastEvaluatedKey;
+    } while (startKey && entries.length < limit);
+    return entries;
   }
 
   /**
@@ -281,9 +300,10 @@ export class Sequencer {
    * (no token) also advances the stored high watermark when the walk got long; writers do not, as
    * they have their own election (dozens of waiting writers would only race each other).
    */
-  async readResolved(pk: string, ownToken?: string): Promise<PartitionView> {
-    for (;;) {
-      const view = await this.read(pk);
+  async readResolved(pk: string, ownToken?: string, options: ReadOptions = {}): Promise<PartitionView> {
+    // Each round resolves one hole; the bound only stops a runaway loop (the caller may retry).
+    for (let round = 0; round < MAX_RESOLVE_ROUNDS; round++) {
+      const view = await this.read(pk, options);
       const hole = view.hole;
       if (hole && (hole.reservation.token === ownToken || this.options.now() - hole.reservation.reservedAt >= this.options.gapTimeoutMs)) {
         await this.tombstone(pk, hole);
@@ -292,6 +312,7 @@ export class Sequencer {
       if (ownToken === undefined && view.entries.length >= this.options.readerAdvanceThreshold) await this.advance(pk, view);
       return view;
     }
+    throw new StorageUnavailableError(`partition ${pk} still had unresolved holes after ${MAX_RESOLVE_ROUNDS} rounds; retry`);
   }
 
   /** Moves the stored hwm to the walked high watermark and drops the reservations below it. */
@@ -325,7 +346,7 @@ export class Sequencer {
    */
   async sequence(pk: string, batch: BatchRef, acks: 'all' | '1' | '0'): Promise<number> {
     const token = newWriterToken();
-    for (;;) {
+    for (let attempt = 0; attempt < MAX_SEQUENCE_ATTEMPTS; attempt++) {
       const { base, seq, head, abandoned } = await this.reserve(pk, batch.recordCount, token);
       await Promise.all(abandoned.map((hole) => this.tombstone(pk, hole)));
       const { recordCount, ...location } = batch;
@@ -348,10 +369,12 @@ export class Sequencer {
         const view = quick.hole ? await this.awaitVisible(pk, base + recordCount, token) : quick;
         if (elected) await this.advance(pk, view);
       } else if (elected) {
-        await this.advance(pk, await this.read(pk));
+        await this.advance(pk, await this.read(pk, { withTail: false }));
       }
       return base;
     }
+    // Only tombstones beat this writer, and only after the gap timeout: something is badly wrong.
+    throw new StorageUnavailableError(`batch for ${pk} was fenced ${MAX_SEQUENCE_ATTEMPTS} times in a row; nothing of it is visible`);
   }
 
   /**
@@ -366,7 +389,7 @@ export class Sequencer {
   private async awaitVisible(pk: string, end: number, token: string): Promise<PartitionView> {
     const deadline = this.options.now() + this.options.gapTimeoutMs + 10_000;
     for (let delay = 2; ; delay = Math.min(delay * 2, 100)) {
-      const view = await this.readResolved(pk, token);
+      const view = await this.readResolved(pk, token, { withTail: false });
       if (view.highWatermark >= end) return view;
       if (this.options.now() > deadline) {
         throw new StorageUnavailableError(`batch ending at ${end} of ${pk} is committed but not yet visible: an earlier reservation is still unresolved`);

@@ -51,11 +51,14 @@ export async function createTopic(storage: Storage, input: { name: string; parti
 }
 
 export async function getTopic(storage: Storage, name: string): Promise<Topic> {
+  // Before any storage call: a name that can never exist (say, over DynamoDB's key size) is a 400.
+  validateTopicName(name);
   const res = await storage.ddb.send(new GetCommand({ TableName: storage.config.topicsTable, Key: { name }, ConsistentRead: true }));
   if (!res.Item) throw new NotFoundError('UNKNOWN_TOPIC', `topic ${JSON.stringify(name)} does not exist`);
   return res.Item as Topic;
 }
 
+/** All topics in UTF-16 code-unit order: the same everywhere, unlike localeCompare (ICU and locale). */
 export async function listTopics(storage: Storage): Promise<Topic[]> {
   const topics: Topic[] = [];
   let startKey: Record<string, unknown> | undefined;
@@ -64,32 +67,34 @@ export async function listTopics(storage: Storage): Promise<Topic[]> {
     topics.push(...((page.Items ?? []) as Topic[]));
     startKey = page.LastEvaluatedKey;
   } while (startKey);
-  return topics.sort((a, b) => a.name.localeCompare(b.name));
+  return topics.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
 /**
- * Deletes the topic item, then the partition heads, which fences every producer still holding the
- * old metadata (their reservation requires the head). Index entries and segment objects stay behind
- * for a garbage collector (not built yet).
+ * Deletes the partition heads, then the topic item. Without its head a partition refuses every
+ * reservation, so from the first step on no producer (even one with cached metadata) can start a
+ * write; and a deletion that stops halfway is finished by calling it again, because the topic item
+ * is still there. Index entries and segment objects stay behind for a garbage collector (not built
+ * yet).
  */
 export async function deleteTopic(storage: Storage, name: string): Promise<void> {
-  let deleted: Topic | undefined;
+  const topic = await getTopic(storage, name);
+  forgetCachedTopic(storage, name);
+  const heads = Array.from({ length: topic.partitions }, (_, p) => ({ DeleteRequest: { Key: { p: logPartitionKey(topic.topicId, p), o: HEAD_OFFSET } } }));
+  await batchWrite(storage, heads);
   try {
-    const res = await storage.ddb.send(new DeleteCommand({
+    await storage.ddb.send(new DeleteCommand({
       TableName: storage.config.topicsTable,
       Key: { name },
-      ConditionExpression: 'attribute_exists(#name)',
-      ExpressionAttributeNames: { '#name': 'name' },
-      ReturnValues: 'ALL_OLD',
+      // A concurrent delete finished first, or the name now belongs to a re-created topic.
+      ConditionExpression: '#topicId = :topicId',
+      ExpressionAttributeNames: { '#topicId': 'topicId' },
+      ExpressionAttributeValues: { ':topicId': topic.topicId },
     }));
-    deleted = res.Attributes as Topic;
   } catch (err) {
-    if (err instanceof ConditionalCheckFailedException) throw new NotFoundError('UNKNOWN_TOPIC', `topic ${JSON.stringify(name)} does not exist`);
+    if (err instanceof ConditionalCheckFailedException) throw new NotFoundError('UNKNOWN_TOPIC', `topic ${JSON.stringify(name)} was deleted concurrently`);
     throw err;
   }
-  forgetCachedTopic(storage, name);
-  const keys = Array.from({ length: deleted.partitions }, (_, p) => ({ DeleteRequest: { Key: { p: logPartitionKey(deleted.topicId, p), o: HEAD_OFFSET } } }));
-  await batchWrite(storage, keys);
 }
 
 /** Raises the partition count; Kafka never decreases it because keys would move. */
@@ -99,7 +104,7 @@ export async function addPartitions(storage: Storage, name: string, count: numbe
   if (count <= topic.partitions) {
     throw new InvalidRequestError('INVALID_PARTITIONS', `topic ${JSON.stringify(name)} has ${topic.partitions} partitions; count must be greater (partitions are never removed)`);
   }
-  await createHeads(storage, topic.topicId, topic.partitions, count);
+  await ensureHeads(storage, topic.topicId, topic.partitions, count);
   try {
     const res = await storage.ddb.send(new UpdateCommand({
       TableName: storage.config.topicsTable,
@@ -114,11 +119,39 @@ export async function addPartitions(storage: Storage, name: string, count: numbe
     forgetCachedTopic(storage, name);
     return res.Attributes as Topic;
   } catch (err) {
-    if (err instanceof ConditionalCheckFailedException) throw new ConflictError('CONCURRENT_MODIFICATION', `topic ${JSON.stringify(name)} changed while adding partitions; retry`);
-    throw err;
+    if (!(err instanceof ConditionalCheckFailedException)) throw err;
+    await getTopic(storage, name); // 404 if it was deleted meanwhile
+    throw new ConflictError('CONCURRENT_MODIFICATION', `topic ${JSON.stringify(name)} changed while adding partitions; retry`);
   }
 }
 
+/**
+ * Creates missing heads of an existing topic, never touching one that exists: two admins adding
+ * partitions at once (or one retrying) both write heads 1..n, and by the time the slower one
+ * writes, producers may already be using them. An unconditional put would reset a live head to
+ * offset 0 and re-issue committed offsets.
+ */
+export async function ensureHeads(storage: Storage, topicId: string, from: number, to: number): Promise<void> {
+  const partitions = Array.from({ length: to - from }, (_, i) => from + i);
+  for (let i = 0; i < partitions.length; i += HEAD_WRITE_CONCURRENCY) {
+    await Promise.all(partitions.slice(i, i + HEAD_WRITE_CONCURRENCY).map(async (p) => {
+      try {
+        await retry(() => storage.ddb.send(new PutCommand({
+          TableName: storage.config.logTable,
+          Item: { p: logPartitionKey(topicId, p), ...emptyHead() },
+          ConditionExpression: 'attribute_not_exists(#p)',
+          ExpressionAttributeNames: { '#p': 'p' },
+        })));
+      } catch (err) {
+        if (!(err instanceof ConditionalCheckFailedException)) throw err;
+      }
+    }));
+  }
+}
+
+const HEAD_WRITE_CONCURRENCY = 16;
+
+/** Heads of a brand-new topicId: nobody can know it yet, so unconditional batch writes are safe. */
 async function createHeads(storage: Storage, topicId: string, from: number, to: number): Promise<void> {
   const puts = [];
   for (let p = from; p < to; p++) puts.push({ PutRequest: { Item: { p: logPartitionKey(topicId, p), ...emptyHead() } } });

@@ -209,3 +209,17 @@ describe('admin: bad input', () => {
     expect(list.body).toEqual({ topics: [{ name: TOPIC, partitions: PARTITIONS }] });
   });
 });
+
+describe('topic names in the path', () => {
+  const impossible = ['x'.repeat(3000), 'a%23b', 'a%3Ab'];
+  it.each(impossible)('%s is a 400 on every topic route, before any storage call', async (name) => {
+    const cases: Array<[string, string, unknown?]> = [
+      ['GET', `/v1/topics/${name}`],
+      ['DELETE', `/v1/topics/${name}`],
+      ['POST', `/v1/topics/${name}/partitions`, { count: 5 }],
+      ['POST', `/v1/topics/${name}/records`, records(valid)],
+      ['GET', `/v1/topics/${name}/partitions/0/records?offset=0`],
+    ];
+    for (const [method, path, body] of cases) expectError(await api.call(method, path, body), 400, 'INVALID_TOPIC_NAME', ['topic name']);
+  });
+});

@@ -85,6 +85,32 @@ describe('invariant 1: nothing is visible before its commit', () => {
   });
 });
 
+describe('acks=all waits for visibility', () => {
+  it('is not acknowledged while an earlier reservation is unresolved, and is readable once it is', async () => {
+    const topic = await newTopic();
+    let now = Date.now();
+    const sequencer = new Sequencer(storage, { gapTimeoutMs: 10_000, now: () => now });
+    const producer = new Producer(storage, sequencer);
+    const fetcher = new Fetcher(storage, sequencer);
+    const pk = logPartitionKey(topic.topicId, 0);
+    await sequencer.reserve(pk, 1, newWriterToken()); // a stalled writer below
+
+    let acknowledged = false;
+    const produced = producer.produce(topic.name, [record('waits')], 'all').then((acks) => ((acknowledged = true), acks));
+    // Our batch is committed (its entry exists) but not visible: the producer must keep waiting.
+    for (let i = 0; i < 500 && !(await storage.ddb.send(new GetCommand({ TableName: storage.config.logTable, Key: { p: pk, o: 1 }, ConsistentRead: true }))).Item; i++) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(acknowledged).toBe(false);
+
+    now += 10_000; // the stalled reservation expires; the waiting producer claims it and is visible
+    const [ack] = await produced;
+    expect(ack!.offset).toBe(1);
+    const page = await fetcher.fetch({ topic: topic.name, partition: 0, offset: 0, maxRecords: 10, maxBytes: 1 << 20, waitMs: 0 });
+    expect(page.records.map((r) => [r.offset, decode(r.value)])).toEqual([[1, 'waits']]);
+    expect(page.gaps).toEqual([{ startOffset: 0, endOffset: 1 }]);
+  });
+});
+
 describe('invariants 2 and 3: one record per offset, contiguous per request, ordered by commit', () => {
   it('32 concurrent producers on one partition all succeed with gap-free, duplicate-free offsets', async () => {
     const topic = await newTopic();
