@@ -143,8 +143,10 @@ export async function benchGroups(ctx: { storage: Storage; calls: CallCounter })
   let delivered = 0;
   let polls = 0;
   const throughput = await measure(() => Promise.all(joined.map(async (m) => {
+    let ack: string | undefined;
     while (delivered < POLL_RECORDS) {
-      const { records } = await groups.consumer.poll(pollGroup, m.memberId, { maxRecords: 500, maxBytes: 1024 * 1024, waitMs: 0, autoCommit: true });
+      const { records, pollId } = await groups.consumer.poll(pollGroup, m.memberId, { maxRecords: 500, maxBytes: 1024 * 1024, waitMs: 0, autoCommit: true, ack });
+      ack = pollId;
       delivered += records.length;
       polls++;
     }

@@ -4,6 +4,7 @@ import { Hono, type Context } from 'hono';
 import * as z from 'zod';
 import { MAX_OFFSETS_PER_COMMIT } from '../../lib/groups/group-store.ts';
 import { GROUP_ID, REBALANCE_TIMEOUT_MS, SESSION_TIMEOUT_MS, topicPartition } from '../../lib/groups/model.ts';
+import { TOPIC_NAME, TOPIC_NAME_RULE } from '../../lib/topics/topic-config.ts';
 import { recordJson } from '../http/encoding.ts';
 import { jsonBody, parseWith } from '../http/request.ts';
 import { MAX_FETCH_BYTES, MAX_FETCH_RECORDS, MAX_WAIT_MS } from '../http/schemas.ts';
@@ -15,9 +16,15 @@ export const MAX_SUBSCRIBED_TOPICS = 100;
 
 const nonNegativeInt = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 const partitionNumber = z.number().int().nonnegative().max(1_000_000);
-const topicName = z.string().min(1).max(249);
+/**
+ * Kafka's topic name rule, as lib/topics/topic-config.ts validates it (the lookahead refuses "." and
+ * ".."), checked here so the API document states it. It also keeps '#' and ':' out of the group
+ * table's keys ("offset#<topic>#<partition>", "topic:partition").
+ */
+const topicName = z.string().min(1).max(249).regex(TOPIC_NAME, TOPIC_NAME_RULE);
 export const groupParam = z.string().regex(GROUP_ID, 'group ids are 1 to 249 characters from [a-zA-Z0-9._-]');
 export const memberIdParam = z.uuid('member ids are the UUIDs returned by join');
+const pollId = z.uuid('poll ids are the UUIDs returned by poll');
 const boundedInt = (min: number, max: number) => z.number().int().min(min).max(max);
 
 export const joinBody = z.strictObject({
@@ -55,7 +62,10 @@ export const pollBody = z.strictObject({
   waitMs: boundedInt(0, MAX_WAIT_MS).optional(),
   autoCommit: z.boolean().optional(),
   encoding: z.enum(['utf8', 'base64']).optional(),
+  ack: pollId.optional(),
 });
+
+export const leaveQuery = z.strictObject({ ack: pollId.optional() });
 
 /** A body that may be empty (curl -X POST without -d): empty means {}. */
 async function optionalJsonBody<S extends z.ZodType>(c: Context, schema: S): Promise<z.infer<S>> {
@@ -90,7 +100,9 @@ export function groupRoutes({ groups }: Pick<Services, 'groups'>): Hono {
   });
 
   app.delete('/v1/groups/:group/members/:memberId', async (c) => {
-    await groups.membership.leave(group(c), member(c));
+    const [groupId, memberId] = [group(c), member(c)];
+    const query = parseWith(leaveQuery, c.req.query(), 'query');
+    await groups.membership.leave(groupId, memberId, query.ack);
     return c.body(null, 204);
   });
 
@@ -102,6 +114,7 @@ export function groupRoutes({ groups }: Pick<Services, 'groups'>): Hono {
       maxBytes: body.maxBytes ?? 1024 * 1024,
       waitMs: body.waitMs ?? 0,
       autoCommit: body.autoCommit ?? true,
+      ack: body.ack,
     });
     return c.json({ ...result, records: result.records.map((r) => ({ topic: r.topic, ...recordJson(r, body.encoding ?? 'utf8') })) });
   });

@@ -1,9 +1,9 @@
 // Group administration: list, describe (members, assignments, committed offsets and lag), delete.
 // Reads show the group as the next write would leave it (expired members gone) without writing.
-import { NotFoundError } from '../errors.ts';
+import { NotFoundError, PartitionLogMissingError } from '../errors.ts';
 import { logPartitionKey } from '../log/keys.ts';
 import type { Sequencer } from '../log/sequencer.ts';
-import { getTopicCached } from '../topics/topic-store.ts';
+import { getTopicCached, type Topic } from '../topics/topic-store.ts';
 import type { GroupCoordinator } from './coordinator.ts';
 import { requireGroup } from './group-store.ts';
 import { byTopic, consumable, parseTopicPartition, sortedTopicPartitions, topicPartition, type AssignorName, type GroupStateName } from './model.ts';
@@ -66,12 +66,14 @@ export class GroupAdmin {
         lastHeartbeatAt: m.lastHeartbeatAt,
       };
     });
-    const byPartition = new Map(committed.map((o) => [topicPartition(o.topic, o.partition), o]));
+    // Offsets count only for the topic that exists now: a deleted topic's offsets are not its namesake's.
+    const current = await this.currentTopics([...Object.keys(group.topics), ...committed.map((o) => o.topic)]);
+    const byPartition = new Map(committed.filter((o) => current.get(o.topic)?.topicId === o.topicId).map((o) => [topicPartition(o.topic, o.partition), o]));
     const subscribed = Object.entries(group.topics).flatMap(([topic, meta]) => Array.from({ length: meta.partitions }, (_, p) => topicPartition(topic, p)));
     const offsets = await Promise.all(sortedTopicPartitions([...subscribed, ...byPartition.keys()]).map(async (tp) => {
       const { topic, partition } = parseTopicPartition(tp);
       const o = byPartition.get(tp);
-      const highWatermark = await this.highWatermark(topic, partition);
+      const highWatermark = await this.highWatermark(current.get(topic), partition);
       return {
         topic,
         partition,
@@ -94,13 +96,26 @@ export class GroupAdmin {
     await this.coordinator.store.finishDeletion(marked);
   }
 
-  private async highWatermark(topicName: string, partition: number): Promise<number | null> {
+  /** The topics of these names that exist now; a deleted one is missing. */
+  private async currentTopics(names: string[]): Promise<Map<string, Topic>> {
+    const found = await Promise.all([...new Set(names)].map(async (name) => {
+      try {
+        return await getTopicCached(this.coordinator.storage, name);
+      } catch (err) {
+        if (err instanceof NotFoundError) return undefined;
+        throw err;
+      }
+    }));
+    return new Map(found.filter((t) => t !== undefined).map((t) => [t.name, t]));
+  }
+
+  private async highWatermark(topic: Topic | undefined, partition: number): Promise<number | null> {
+    if (!topic || partition >= topic.partitions) return null;
     try {
-      const topic = await getTopicCached(this.coordinator.storage, topicName);
-      if (partition >= topic.partitions) return null;
       return (await this.sequencer.read(logPartitionKey(topic.topicId, partition))).highWatermark;
     } catch (err) {
-      if (err instanceof NotFoundError) return null;
+      // Deleted since it was looked up (the cached metadata was stale).
+      if (err instanceof PartitionLogMissingError) return null;
       throw err;
     }
   }

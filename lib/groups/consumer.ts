@@ -1,18 +1,28 @@
-// Poll: records from every partition a member owns, from the member's stored positions.
-//   1. Auto-commit (if asked) the positions the previous poll returned: Kafka's at-least-once
-//      auto-commit, since the client polls again only after processing what it got.
-//   2. Heartbeat, releasing partitions being revoked (their progress was just committed).
-//   3. Start positions: stored, else the committed offset, else autoOffsetReset. A partition that
-//      changed owner therefore continues from the group's committed offset.
+// Poll: records from every partition a member owns, from the member's acknowledged positions.
+// Each response names its batch with a pollId; the next poll sends it back as `ack`. Until then the
+// batch is only a pending delivery, because the response may be lost on the way.
+//   1. If `ack` confirms the pending delivery and its poll asked for auto-commit, commit the
+//      positions after it: Kafka's auto-commit, committing the previous poll's records on the next
+//      poll, but only once the client has said it got them.
+//   2. Heartbeat, releasing partitions being revoked (everything acknowledged was just committed),
+//      and settle the pending delivery: promoted to the acknowledged positions if `ack` matches,
+//      discarded otherwise (so it is delivered again: at least once, never lost).
+//   3. Start positions: acknowledged, else the committed offset of the topic incarnation the group
+//      records, else autoOffsetReset. A partition that changed owner therefore continues from the
+//      group's committed offset.
 //   4. Fetch committed records from all owned partitions, long-polling up to waitMs.
-//   5. Store the new positions; records of a partition the member lost meanwhile are dropped, so a
-//      poll only ever returns records of partitions the member owns when its positions are saved.
+//   5. Store the batch as the pending delivery; records of a partition the member lost meanwhile (or
+//      whose topic was re-created) are dropped, so a poll only ever returns records the stored
+//      delivery accounts for.
+// Concurrent polls of one member (a retry after a client timeout) each write conditionally; only
+// the delivery stored last can be acknowledged, and acknowledging any other one means redelivery.
 import { NotFoundError, OffsetOutOfRangeError } from '../errors.ts';
 import type { FetchedRecord, Fetcher } from '../log/fetcher.ts';
 import { sleep } from '../retry.ts';
 import type { GroupCoordinator } from './coordinator.ts';
+import { newPollId, type CommittedOffset } from './group-store.ts';
 import { assignmentOf, type MemberAssignment } from './membership.ts';
-import { consumable, parseTopicPartition, type Member, type TopicPartition } from './model.ts';
+import { consumable, parseTopicPartition, topicIdsOf, type Group, type Member, type TopicPartition } from './model.ts';
 import type { Offsets } from './offsets.ts';
 import { unknownMember } from './reconcile.ts';
 
@@ -20,7 +30,10 @@ export interface PollOptions {
   maxRecords: number;
   maxBytes: number;
   waitMs: number;
+  /** Commit this poll's batch once a later poll (or the leave) acknowledges it. */
   autoCommit: boolean;
+  /** The pollId of the last response received: confirms that batch. */
+  ack?: string;
 }
 
 export interface PolledRecord extends FetchedRecord {
@@ -28,6 +41,8 @@ export interface PolledRecord extends FetchedRecord {
 }
 
 export interface PollResult extends MemberAssignment {
+  /** Names this batch: send it as the next poll's `ack`. */
+  pollId: string;
   records: PolledRecord[];
 }
 
@@ -44,47 +59,39 @@ export class Consumer {
   constructor(private readonly coordinator: GroupCoordinator, private readonly offsets: Offsets, private readonly fetcher: Fetcher) {}
 
   async poll(groupId: string, memberId: string, options: PollOptions): Promise<PollResult> {
+    const pollId = newPollId();
     const read = await this.coordinator.store.read(groupId);
     const before = read?.members[memberId];
-    if (!before) throw unknownMember(memberId);
-    const committed = options.autoCommit ? await this.offsets.commitPositions(groupId, before) : {};
+    if (!read || !before) throw unknownMember(memberId);
+    await this.offsets.commitAcknowledged(read, before, options.ack);
     // Commits leave the group item's version alone, so the group just read is still a valid start.
-    let group = await this.coordinator.apply(groupId, { type: 'heartbeat', memberId, owned: consumable(before), committed }, { ifAbsent: () => unknownMember(memberId), known: read });
+    let group = await this.coordinator.apply(groupId, { type: 'poll', memberId, owned: consumable(before), ack: options.ack }, { ifAbsent: () => unknownMember(memberId), known: read });
     const member = group.members[memberId]!;
     const partitions = consumable(member);
 
-    const baseline = await this.baselinePositions(groupId, member, partitions);
-    const start: Record<TopicPartition, number> = {};
-    await Promise.all(partitions.map(async (tp) => {
-      start[tp] = baseline[tp] ?? (await this.offsets.resolve(...topicAndPartition(tp), member.autoOffsetReset));
-    }));
+    const start = await this.startPositions(group, member, partitions);
     const batches = await this.fetchAll(partitions, start, member, options);
 
     const delivered = limitRecords(batches, options.maxRecords);
     const positions = Object.fromEntries(delivered.filter((b) => b.next !== member.positions[b.tp]).map((b) => [b.tp, b.next]));
     if (Object.keys(positions).length > 0) {
-      // Positions that differ from what is committed (or were reset) are auto-committed next time.
-      const uncommitted = options.autoCommit ? delivered.filter((b) => b.next !== baseline[b.tp] || member.uncommitted.includes(b.tp)).map((b) => b.tp) : [];
-      group = await this.coordinator.apply(groupId, { type: 'positions', memberId, positions, uncommitted }, { ifAbsent: () => unknownMember(memberId), known: group });
+      const delivery = { pollId, positions, commitOnAck: options.autoCommit };
+      group = await this.coordinator.apply(groupId, { type: 'delivered', memberId, delivery, topicIds: topicIdsOf(group) }, { ifAbsent: () => unknownMember(memberId), known: group });
     }
-    const saved = group.members[memberId]!;
-    const records = delivered.filter((b) => saved.positions[b.tp] === b.next).flatMap((b) => b.records);
-    return { ...assignmentOf(group, memberId), records };
+    const stored = group.members[memberId]!.delivery;
+    const records = delivered.filter((b) => stored?.pollId === pollId && stored.positions[b.tp] === b.next).flatMap((b) => b.records);
+    return { ...assignmentOf(group, memberId), pollId, records };
   }
 
-  /** Stored positions, else committed offsets (read only when some partition has no position). */
-  private async baselinePositions(groupId: string, member: Member, partitions: TopicPartition[]): Promise<Record<TopicPartition, number>> {
-    const baseline: Record<TopicPartition, number> = {};
+  /** Acknowledged positions, else committed offsets (read only when some partition has no position), else autoOffsetReset. */
+  private async startPositions(group: Group, member: Member, partitions: TopicPartition[]): Promise<Record<TopicPartition, number>> {
     const unpositioned = partitions.filter((tp) => member.positions[tp] === undefined);
-    if (unpositioned.length > 0) {
-      const wanted = new Set(unpositioned);
-      for (const o of await this.coordinator.store.readOffsets(groupId)) {
-        const tp = `${o.topic}:${o.partition}`;
-        if (wanted.has(tp)) baseline[tp] = o.offset;
-      }
-    }
-    for (const tp of partitions) if (member.positions[tp] !== undefined) baseline[tp] = member.positions[tp]!;
-    return baseline;
+    const committed = unpositioned.length > 0 ? await this.offsets.committedOffsets(group.groupId, topicIdsOf(group)) : new Map<TopicPartition, CommittedOffset>();
+    const start: Record<TopicPartition, number> = {};
+    await Promise.all(partitions.map(async (tp) => {
+      start[tp] = member.positions[tp] ?? committed.get(tp)?.offset ?? (await this.offsets.resolve(...topicAndPartition(tp), member.autoOffsetReset));
+    }));
+    return start;
   }
 
   /** Fetches every partition (budget split evenly) until some records arrive or waitMs is over. */

@@ -1,7 +1,7 @@
 // Consumer-group items in DynamoDB (table layout in lib/aws/schema.ts, argued in
 // docs/consumer-groups.md):
 //   k = "group"                          the group item: epoch, assignor, members, and `version`
-//   k = "offset#<topic>#<partition>"     one committed offset
+//   k = "offset#<topic>#<partition>"     one committed offset, tagged with the topic's topicId
 // Every membership change is read (consistent) → pure transition → Put conditioned on the version
 // read, retried with jitter on conflict. Member commits are a transaction of a ConditionCheck on
 // the group item (the member holds the partitions at that epoch) and the offset Puts, so a
@@ -26,11 +26,22 @@ export interface OffsetCommit {
   metadata?: string;
 }
 
-export interface CommittedOffset extends OffsetCommit {
+/** An offset of one topic incarnation: `topicId` tells a deleted topic's offsets from its namesake's. */
+export interface TopicOffset extends OffsetCommit {
+  topicId: string;
+}
+
+export interface CommittedOffset extends TopicOffset {
   committedAt: number;
   /** Absent for standalone commits and resets. */
   memberId?: string;
   memberEpoch?: number;
+}
+
+/** Who commits as a member: checked against the group item in the same transaction. */
+export interface Committer {
+  memberId: string;
+  memberEpoch: number;
 }
 
 export function offsetKey(topic: string, partition: number): string {
@@ -106,7 +117,9 @@ export class GroupStore {
           }));
         }
       } catch (err) {
-        if (err instanceof ConditionalCheckFailedException || isTransactionConflict(err)) throw new GroupChangedError(groupId);
+        // With offsets this is a transaction: a failed version condition cancels it with reason
+        // ConditionalCheckFailed rather than throwing ConditionalCheckFailedException.
+        if (isConditionFailure(err) || isTransactionConflict(err)) throw new GroupChangedError(groupId);
         throw err;
       }
       return next;
@@ -117,7 +130,7 @@ export class GroupStore {
    * Writes offsets only if the member is in the group at `memberEpoch` and owns every partition.
    * Returns false (nothing written) otherwise.
    */
-  async commitAsMember(groupId: string, member: { memberId: string; memberEpoch: number }, offsets: OffsetCommit[], now: number): Promise<boolean> {
+  async commitAsMember(groupId: string, member: Committer, offsets: TopicOffset[], now: number): Promise<boolean> {
     const owns = offsets.map((_, i) => clauses.memberOwns(i));
     try {
       await retry(() => this.storage.ddb.send(new TransactWriteCommand({
@@ -134,7 +147,7 @@ export class GroupStore {
               },
             },
           },
-          ...offsets.map((o) => ({ Put: { TableName: this.table, Item: offsetToItem(groupId, { ...o, committedAt: now, ...member }) } })),
+          ...offsets.map((o) => ({ Put: { TableName: this.table, Item: offsetToItem(groupId, { ...o, committedAt: now, memberId: member.memberId, memberEpoch: member.memberEpoch }) } })),
         ],
       })), { isRetryable: isTransactionConflict });
       return true;
@@ -228,8 +241,16 @@ export function requireGroup(group: Group | undefined, groupId: string): Group {
   return group;
 }
 
-/** A fresh member id: unguessable, since it is what authorises a member's requests. */
+/**
+ * A fresh member id. Random so that concurrent joins never collide; it is no secret (describe lists
+ * every member id), so it authorises nothing.
+ */
 export function newMemberId(): string {
+  return randomUUID();
+}
+
+/** A fresh poll id: names one poll's batch, which the next poll acknowledges by sending it back. */
+export function newPollId(): string {
   return randomUUID();
 }
 
@@ -252,7 +273,6 @@ function groupToItem(group: Group): Record<string, unknown> {
       assigned: toSet(m.assigned),
       target: targetIsAssigned ? undefined : toSet(m.target),
       targetIsAssigned: targetIsAssigned || undefined,
-      uncommitted: toSet(m.uncommitted),
     }];
   }));
   return { g: group.groupId, k: GROUP_ITEM_KEY, ...group, groupId: undefined, members };
@@ -260,12 +280,11 @@ function groupToItem(group: Group): Record<string, unknown> {
 
 function groupFromItem(item: Record<string, unknown>): Group {
   const members = Object.fromEntries(Object.entries(item.members as Record<string, Record<string, unknown>>).map(([id, stored]) => {
-    const { assigned, target, targetIsAssigned, uncommitted, ...rest } = stored;
+    const { assigned, target, targetIsAssigned, ...rest } = stored;
     const member: Member = {
       ...(rest as unknown as Member),
       assigned: fromSet(assigned),
       target: fromSet(targetIsAssigned ? assigned : target),
-      uncommitted: fromSet(uncommitted),
     };
     return [id, member];
   }));
@@ -273,8 +292,10 @@ function groupFromItem(item: Record<string, unknown>): Group {
   return { ...(rest as unknown as Group), groupId: g as string, members };
 }
 
+/** Field by field: callers' objects may carry more than an offset (an offset item is paid per KB). */
 function offsetToItem(groupId: string, o: CommittedOffset): Record<string, unknown> {
-  return { g: groupId, k: offsetKey(o.topic, o.partition), ...o };
+  const { topic, partition, topicId, offset, metadata, committedAt, memberId, memberEpoch } = o;
+  return { g: groupId, k: offsetKey(topic, partition), topic, partition, topicId, offset, metadata, committedAt, memberId, memberEpoch };
 }
 
 function offsetFromItem(item: Record<string, unknown>): CommittedOffset {

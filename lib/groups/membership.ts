@@ -57,13 +57,17 @@ export class Membership {
     return assignmentOf(group, memberId);
   }
 
-  /** Leaves at once, freeing the member's partitions; first auto-commits what its polls returned. */
-  async leave(groupId: string, memberId: string): Promise<void> {
+  /**
+   * Leaves at once, freeing the member's partitions. An `ack` of the last poll first auto-commits
+   * that batch (if its poll asked for auto-commit); without one, the batch is redelivered to the
+   * next owner, since the client may never have received it.
+   */
+  async leave(groupId: string, memberId: string, ack?: string): Promise<void> {
     const group = await this.coordinator.store.read(groupId);
     const member = group?.members[memberId];
     if (!group || !member) return;
     try {
-      await this.offsets.commitPositions(groupId, member);
+      await this.offsets.commitAcknowledged(group, member, ack);
     } catch (err) {
       // Fenced meanwhile: the partitions are someone else's now, and so is committing them.
       if (!(err instanceof ConflictError)) throw err;

@@ -32,10 +32,24 @@ export interface Member {
   assigned: TopicPartition[];
   /** Partitions the assignor gave this member at the current group epoch. */
   target: TopicPartition[];
-  /** Next offset to poll, per owned partition. */
+  /**
+   * Acknowledged positions: the next offset to deliver per owned partition, as far as the client has
+   * confirmed receiving. Always positions in the topic incarnations `Group.topics` records: the
+   * transition drops them when a recorded topicId changes, so they need no topicId of their own.
+   */
   positions: Record<TopicPartition, number>;
-  /** Owned partitions whose position was returned by a poll but not yet auto-committed. */
-  uncommitted: TopicPartition[];
+  /** The last poll's batch, until the next poll or leave acknowledges it (or discards it). */
+  delivery?: Delivery;
+}
+
+/** What one poll handed out: kept until acknowledged, because the response may never arrive. */
+export interface Delivery {
+  /** Returned with the records; the next poll sends it back as `ack` to confirm receipt. */
+  pollId: string;
+  /** Positions after the batch, for the partitions it moved (or positioned by autoOffsetReset). */
+  positions: Record<TopicPartition, number>;
+  /** The poll asked for auto-commit: the positions are committed when the batch is acknowledged. */
+  commitOnAck: boolean;
 }
 
 export interface Group {
@@ -98,6 +112,11 @@ export function heartbeatIntervalMs(member: Pick<Member, 'sessionTimeoutMs'>): n
 export function consumable(member: Member): TopicPartition[] {
   const target = new Set(member.target);
   return member.assigned.filter((tp) => target.has(tp));
+}
+
+/** The topic incarnations the group's target (and every member position) refers to, by name. */
+export function topicIdsOf(group: Pick<Group, 'topics'>): Record<string, string> {
+  return Object.fromEntries(Object.entries(group.topics).map(([name, meta]) => [name, meta.topicId]));
 }
 
 export function newGroup(groupId: string, assignor: AssignorName, now: number): Group {

@@ -1,14 +1,16 @@
 // Committed offsets: the next offset to read per (group, topic, partition), Kafka's convention.
 // Members commit only partitions they own at their current epoch (checked atomically with the
 // write); without a member, offsets may be written (committed or reset) only while the group is
-// empty, as Kafka allows for standalone consumers and admin tools.
+// empty, as Kafka allows for standalone consumers and admin tools. Every offset is tagged with the
+// topicId of the log it is an offset into: after a topic is deleted and re-created, the old
+// offsets count as absent (see committedOffsets).
 import { InvalidRequestError, NotFoundError, OffsetOutOfRangeError } from '../errors.ts';
 import type { Fetcher } from '../log/fetcher.ts';
 import type { Sequencer } from '../log/sequencer.ts';
 import { getTopicCached } from '../topics/topic-store.ts';
 import type { GroupCoordinator } from './coordinator.ts';
-import { MAX_OFFSETS_PER_COMMIT, type CommittedOffset, type OffsetCommit } from './group-store.ts';
-import { parseTopicPartition, sortedTopicPartitions, topicPartition, type Member, type TopicPartition } from './model.ts';
+import { MAX_OFFSETS_PER_COMMIT, type CommittedOffset, type Committer, type OffsetCommit, type TopicOffset } from './group-store.ts';
+import { parseTopicPartition, sortedTopicPartitions, topicPartition, type Group, type Member, type TopicPartition } from './model.ts';
 import { fencedMember, unknownMember } from './reconcile.ts';
 
 export type ResetTarget = 'earliest' | 'latest' | { timestamp: number } | { offset: number };
@@ -21,39 +23,57 @@ export class Offsets {
   }
 
   /** Commits as `member` (it must own every partition at that epoch), or standalone when omitted. */
-  async commit(groupId: string, offsets: OffsetCommit[], member?: { memberId: string; memberEpoch: number }): Promise<void> {
-    await this.validate(offsets);
+  async commit(groupId: string, offsets: OffsetCommit[], member?: Committer): Promise<void> {
+    const tagged = await this.validate(offsets);
     if (!member) {
       const committedAt = this.coordinator.now();
-      await this.coordinator.apply(groupId, { type: 'require-empty' }, { ifAbsent: 'create', offsets: offsets.map((o) => ({ ...o, committedAt })) });
+      await this.coordinator.apply(groupId, { type: 'require-empty' }, { ifAbsent: 'create', offsets: tagged.map((o) => ({ ...o, committedAt })) });
       return;
     }
-    if (await this.store.commitAsMember(groupId, member, offsets, this.coordinator.now())) return;
-    throw await this.whyRejected(groupId, member, offsets);
+    await this.commitAsMember(groupId, member, tagged);
   }
 
-  /** Auto-commit: the positions a member's polls returned and nobody committed yet. */
-  async commitPositions(groupId: string, member: Member): Promise<Record<TopicPartition, number>> {
-    const pending = member.uncommitted.filter((tp) => member.positions[tp] !== undefined);
-    for (let i = 0; i < pending.length; i += MAX_OFFSETS_PER_COMMIT) {
-      const offsets = pending.slice(i, i + MAX_OFFSETS_PER_COMMIT).map((tp) => ({ ...parseTopicPartition(tp), offset: member.positions[tp]! }));
-      if (!(await this.store.commitAsMember(groupId, member, offsets, this.coordinator.now()))) throw await this.whyRejected(groupId, member, offsets);
+  /**
+   * Auto-commit, if `ack` acknowledges the member's pending delivery and its poll asked for it: the
+   * positions after that batch, as offsets into the topic incarnations the group records (the ones
+   * the positions were read from). Positions the client never confirmed are never committed.
+   */
+  async commitAcknowledged(group: Group, member: Member, ack: string | undefined): Promise<void> {
+    const { delivery } = member;
+    if (ack === undefined || delivery?.pollId !== ack || !delivery.commitOnAck) return;
+    const offsets = Object.entries(delivery.positions).map(([tp, offset]): TopicOffset => {
+      const { topic, partition } = parseTopicPartition(tp);
+      // Present: a delivery's positions are dropped in the same write that changes or removes the topic.
+      return { topic, partition, offset, topicId: group.topics[topic]!.topicId };
+    });
+    const committer = { memberId: member.memberId, memberEpoch: member.memberEpoch };
+    for (let i = 0; i < offsets.length; i += MAX_OFFSETS_PER_COMMIT) {
+      await this.commitAsMember(group.groupId, committer, offsets.slice(i, i + MAX_OFFSETS_PER_COMMIT));
     }
-    return Object.fromEntries(pending.map((tp) => [tp, member.positions[tp]!]));
+  }
+
+  /**
+   * The committed offsets of the given topic incarnations (topic name → topicId), by partition. An
+   * offset committed into another incarnation (a deleted topic's namesake) counts as absent.
+   */
+  async committedOffsets(groupId: string, topicIds: Record<string, string>): Promise<Map<TopicPartition, CommittedOffset>> {
+    const offsets = await this.store.readOffsets(groupId);
+    return new Map(offsets.filter((o) => topicIds[o.topic] === o.topicId).map((o) => [topicPartition(o.topic, o.partition), o]));
   }
 
   /** Moves the committed offsets of a topic's partitions (all by default); the group must be empty. */
   async reset(groupId: string, topicName: string, partitions: number[] | undefined, to: ResetTarget): Promise<CommittedOffset[]> {
     const topic = await getTopicCached(this.coordinator.storage, topicName);
     const targets = partitions ?? Array.from({ length: topic.partitions }, (_, p) => p);
-    await this.validate(targets.map((partition) => ({ topic: topicName, partition, offset: 0 })));
+    const tagged = await this.validate(targets.map((partition) => ({ topic: topicName, partition, offset: 0 })));
     const committedAt = this.coordinator.now();
-    const offsets = await Promise.all(targets.map(async (partition): Promise<CommittedOffset> => ({
-      topic: topicName,
-      partition,
-      offset: await this.resolve(topicName, partition, to),
+    const offsets = await Promise.all(tagged.map(async (o): Promise<CommittedOffset> => ({
+      ...o,
+      offset: await this.resolve(topicName, o.partition, to),
       committedAt,
     })));
+    // Chunks of one transaction each: a reset of more than 99 partitions is not atomic (a member
+    // joining midway makes the rest fail with NON_EMPTY_GROUP, the chunks written stay).
     for (let i = 0; i < offsets.length; i += MAX_OFFSETS_PER_COMMIT) {
       await this.coordinator.apply(groupId, { type: 'require-empty' }, { ifAbsent: 'create', offsets: offsets.slice(i, i + MAX_OFFSETS_PER_COMMIT) });
     }
@@ -95,23 +115,29 @@ export class Offsets {
     return highWatermark;
   }
 
-  private async validate(offsets: OffsetCommit[]): Promise<void> {
+  /** Checks the partitions exist and tags each offset with its topic's current topicId. */
+  private async validate(offsets: OffsetCommit[]): Promise<TopicOffset[]> {
     const seen = new Set<string>();
     for (const o of offsets) {
       const tp = topicPartition(o.topic, o.partition);
       if (seen.has(tp)) throw new InvalidRequestError('DUPLICATE_PARTITION', `partition ${tp} appears more than once`);
       seen.add(tp);
     }
-    await Promise.all(offsets.map(async (o) => {
+    return Promise.all(offsets.map(async (o) => {
       const topic = await getTopicCached(this.coordinator.storage, o.topic, o.partition + 1);
       if (o.partition >= topic.partitions) {
         throw new NotFoundError('UNKNOWN_PARTITION', `partition ${o.partition} does not exist: topic ${JSON.stringify(o.topic)} has partitions 0 to ${topic.partitions - 1}`);
       }
+      return { topic: o.topic, partition: o.partition, offset: o.offset, metadata: o.metadata, topicId: topic.topicId };
     }));
   }
 
+  private async commitAsMember(groupId: string, member: Committer, offsets: TopicOffset[]): Promise<void> {
+    if (!(await this.store.commitAsMember(groupId, member, offsets, this.coordinator.now()))) throw await this.whyRejected(groupId, member, offsets);
+  }
+
   /** Reads the group to say why a member's commit was refused (nothing was written). */
-  private async whyRejected(groupId: string, member: { memberId: string; memberEpoch: number }, offsets: OffsetCommit[]): Promise<Error> {
+  private async whyRejected(groupId: string, member: Committer, offsets: OffsetCommit[]): Promise<Error> {
     const current = (await this.store.read(groupId))?.members[member.memberId];
     if (!current) return unknownMember(member.memberId);
     if (current.memberEpoch !== member.memberEpoch) return fencedMember(member.memberId, member.memberEpoch, current.memberEpoch);

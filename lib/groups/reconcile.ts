@@ -9,9 +9,11 @@
 //     revoked (kept until it acknowledges the release); once none are left, its member epoch moves
 //     to the group epoch and it takes the target partitions nobody else owns. A member only ever
 //     takes free partitions, so no partition is ever owned by two members.
+//   - Member positions follow ownership and topic incarnations: they are dropped with a partition
+//     the member releases, and with a topic whose recorded topicId changes.
 import { ConflictError } from '../errors.ts';
 import { ASSIGNORS } from './assignors/assignor.ts';
-import { sortedTopicPartitions, type AssignorName, type AutoOffsetReset, type Group, type GroupStateName, type Member, type TopicMeta, type TopicPartition } from './model.ts';
+import { parseTopicPartition, sortedTopicPartitions, type AssignorName, type AutoOffsetReset, type Delivery, type Group, type GroupStateName, type Member, type TopicMeta, type TopicPartition } from './model.ts';
 
 export interface TransitionContext {
   now: number;
@@ -32,15 +34,23 @@ export type GroupEvent =
   /** Joining again with a member id that exists (a retried join) is a heartbeat. */
   | { type: 'join'; join: JoinRequest }
   /**
-   * `memberEpoch` is checked when given (the heartbeat API); a poll omits it. `owned` lists what the
-   * member still holds: partitions it was asked to revoke and no longer lists are released.
-   * `committed` are offsets just auto-committed, clearing the matching uncommitted positions.
+   * `memberEpoch` must be the member's epoch or the one before it. `owned` (omitted: unchanged) lists
+   * what the member still holds: partitions it was asked to revoke and no longer lists are released.
    */
-  | { type: 'heartbeat'; memberId: string; memberEpoch?: number; owned?: TopicPartition[]; committed?: Record<TopicPartition, number> }
+  | { type: 'heartbeat'; memberId: string; memberEpoch: number; owned?: TopicPartition[] }
+  /**
+   * The start of a poll: a heartbeat that releases what `owned` leaves out, and settles the pending
+   * delivery. An `ack` equal to its pollId promotes its positions to the acknowledged ones; any
+   * other ack, or none, discards it, so the next fetch starts again from the acknowledged positions.
+   */
+  | { type: 'poll'; memberId: string; owned: TopicPartition[]; ack?: string }
+  /**
+   * A poll's batch, stored as the pending delivery. Only positions of partitions the member still
+   * owns, read from the topic incarnations (`topicIds`) the group still records, are kept.
+   */
+  | { type: 'delivered'; memberId: string; delivery: Delivery; topicIds: Record<string, string> }
   /** Leaving is idempotent: an unknown member is already gone. */
   | { type: 'leave'; memberId: string }
-  /** Positions after a poll, kept for the partitions the member still owns. */
-  | { type: 'positions'; memberId: string; positions: Record<TopicPartition, number>; uncommitted: TopicPartition[] }
   /** Offsets written without a member (standalone commit, reset), or deletion: refused while members are active. */
   | { type: 'require-empty' }
   /** Nothing but lazy expiry (describe and list project it without writing). */
@@ -70,11 +80,8 @@ export function transition(current: Group, event: GroupEvent, ctx: TransitionCon
     }
     case 'heartbeat': {
       actor = requireMember(group, event.memberId);
-      if (event.memberEpoch !== undefined && event.memberEpoch !== actor.memberEpoch && event.memberEpoch !== actor.previousMemberEpoch) {
+      if (event.memberEpoch !== actor.memberEpoch && event.memberEpoch !== actor.previousMemberEpoch) {
         throw fencedMember(actor.memberId, event.memberEpoch, actor.memberEpoch);
-      }
-      for (const [tp, offset] of Object.entries(event.committed ?? {})) {
-        if (actor.positions[tp] === offset) actor.uncommitted = actor.uncommitted.filter((u) => u !== tp);
       }
       owned = event.owned;
       break;
@@ -85,11 +92,21 @@ export function transition(current: Group, event: GroupEvent, ctx: TransitionCon
       membershipChanged = true;
       break;
     }
-    case 'positions': {
+    case 'poll': {
       actor = requireMember(group, event.memberId);
-      const assigned = new Set(actor.assigned);
-      for (const [tp, offset] of Object.entries(event.positions)) if (assigned.has(tp)) actor.positions[tp] = offset;
-      actor.uncommitted = sortedTopicPartitions([...actor.uncommitted, ...event.uncommitted.filter((tp) => assigned.has(tp))]);
+      if (event.ack !== undefined && actor.delivery?.pollId === event.ack) Object.assign(actor.positions, actor.delivery.positions);
+      delete actor.delivery;
+      owned = event.owned;
+      break;
+    }
+    case 'delivered': {
+      actor = requireMember(group, event.memberId);
+      // Offsets read from a topic incarnation the group no longer records belong to another log.
+      const positions = Object.entries(event.delivery.positions).filter(([tp]) => {
+        const { topic } = parseTopicPartition(tp);
+        return event.topicIds[topic] !== undefined && group.topics[topic]?.topicId === event.topicIds[topic];
+      });
+      actor.delivery = { ...event.delivery, positions: Object.fromEntries(positions) };
       break;
     }
     case 'require-empty': {
@@ -134,7 +151,6 @@ function joinMember(group: Group, join: JoinRequest, now: number): Member {
     assigned: [],
     target: [],
     positions: {},
-    uncommitted: [],
   };
   group.members[member.memberId] = member;
   return member;
@@ -164,6 +180,10 @@ function refreshTarget(group: Group, ctx: TransitionContext, membershipChanged: 
     if (meta) topics[topic] = { topicId: meta.topicId, partitions: meta.partitions };
   }
   if (!membershipChanged && sameTopics(topics, group.topics)) return;
+  // A topic deleted (and maybe re-created under a new topicId) has a new log: offsets into the old
+  // one mean nothing there.
+  const replaced = new Set(Object.keys(group.topics).filter((name) => topics[name]?.topicId !== group.topics[name]!.topicId));
+  if (replaced.size > 0) for (const m of members) keepPositions(m, (tp) => !replaced.has(parseTopicPartition(tp).topic));
   group.groupEpoch += 1;
   group.topics = topics;
   const targets = ASSIGNORS[group.assignor]({
@@ -201,8 +221,16 @@ function reconcileMember(group: Group, member: Member, now: number, owned: Topic
   }
   // Positions belong to ownership: a partition that comes back later starts from its committed offset.
   const assigned = new Set(member.assigned);
-  member.positions = Object.fromEntries(Object.entries(member.positions).filter(([tp]) => assigned.has(tp)));
-  member.uncommitted = member.uncommitted.filter((tp) => assigned.has(tp));
+  keepPositions(member, (tp) => assigned.has(tp));
+}
+
+/** Keeps the acknowledged and the delivered positions of the partitions `keep` accepts. */
+function keepPositions(member: Member, keep: (tp: TopicPartition) => boolean): void {
+  member.positions = Object.fromEntries(Object.entries(member.positions).filter(([tp]) => keep(tp)));
+  if (!member.delivery) return;
+  const delivered = Object.entries(member.delivery.positions).filter(([tp]) => keep(tp));
+  if (delivered.length > 0) member.delivery.positions = Object.fromEntries(delivered);
+  else delete member.delivery;
 }
 
 function stateOf(group: Group): GroupStateName {

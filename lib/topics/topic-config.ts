@@ -3,7 +3,9 @@ import { InvalidRequestError } from '../errors.ts';
 import type { Compression } from '../codec/segment.ts';
 
 export const MAX_PARTITIONS = 1024;
-const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,249}$/;
+/** Kafka's rule: 1 to 249 characters from [a-zA-Z0-9._-], and not "." or "..". */
+export const TOPIC_NAME = /^(?!\.\.?$)[a-zA-Z0-9._-]{1,249}$/;
+export const TOPIC_NAME_RULE = 'topic names are 1 to 249 characters from [a-zA-Z0-9._-], and not "." or ".."';
 
 export interface TopicConfig {
   'compression.type': Compression;
@@ -12,10 +14,7 @@ export interface TopicConfig {
 export const DEFAULT_TOPIC_CONFIG: TopicConfig = { 'compression.type': 'none' };
 
 export function validateTopicName(name: string): void {
-  if (!TOPIC_NAME.test(name)) {
-    throw new InvalidRequestError('INVALID_TOPIC_NAME', `topic name ${JSON.stringify(name)} is invalid: use 1 to 249 characters from [a-zA-Z0-9._-]`);
-  }
-  if (name === '.' || name === '..') throw new InvalidRequestError('INVALID_TOPIC_NAME', `topic name ${JSON.stringify(name)} is reserved`);
+  if (!TOPIC_NAME.test(name)) throw new InvalidRequestError('INVALID_TOPIC_NAME', `topic name ${JSON.stringify(name.slice(0, 300))} is invalid: ${TOPIC_NAME_RULE}`);
 }
 
 export function validatePartitionCount(count: unknown, field = 'partitions'): number {

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { createApp } from '../../lambdas/http/app.ts';
 import { createServices } from '../../lambdas/http/services.ts';
 import { fetchQuery, MAX_BODY_BYTES, MAX_FETCH_BYTES, MAX_FETCH_RECORDS, MAX_RECORDS_PER_REQUEST, MAX_WAIT_MS } from '../../lambdas/http/schemas.ts';
-import { commitBody, groupParam, heartbeatBody, joinBody, MAX_METADATA_CHARS, MAX_SUBSCRIBED_TOPICS, memberIdParam, pollBody, resetBody } from '../../lambdas/routes/groups.ts';
+import { commitBody, groupParam, heartbeatBody, joinBody, leaveQuery, MAX_METADATA_CHARS, MAX_SUBSCRIBED_TOPICS, memberIdParam, pollBody, resetBody } from '../../lambdas/routes/groups.ts';
 import { MAX_OFFSETS_PER_COMMIT } from '../../lib/groups/group-store.ts';
 import { REBALANCE_TIMEOUT_MS, SESSION_TIMEOUT_MS } from '../../lib/groups/model.ts';
 import { createStorage } from '../../lib/storage.ts';
@@ -274,6 +274,11 @@ describe('openapi document', () => {
     // Path parameters: the patterns the routes check.
     expect(resolve(schemas.GroupId).pattern).toBe((z.toJSONSchema(groupParam) as Json).pattern);
     expect(resolve(schemas.MemberId).pattern).toBe((z.toJSONSchema(memberIdParam) as Json).pattern);
+    // The leave's query parameter, as the route parses it.
+    const leaveParams = parametersOf('delete', '/v1/groups/{group}/members/{memberId}').filter((p) => p.in === 'query');
+    expect(leaveParams.map((p) => p.name)).toEqual(Object.keys(leaveQuery.shape));
+    expect(resolve(leaveParams[0]!.schema).pattern).toBe((z.toJSONSchema(leaveQuery) as Json).properties.ack.pattern);
+    expect(resolve(schemas.PollId).pattern).toBe((z.toJSONSchema(pollBody) as Json).properties.ack.pattern);
     for (const op of documentedOperations().filter((o) => o.includes('{group}'))) {
       const [method, path] = op.split(' ') as [string, string];
       const params = parametersOf(method.toLowerCase(), path);
@@ -292,6 +297,7 @@ describe('openapi document', () => {
         {}, { topics: [] }, { topics: Array(MAX_SUBSCRIBED_TOPICS + 1).fill('t') }, { topics: [''] }, { topics: ['a'.repeat(250)] },
         { topics: ['t'], sessionTimeoutMs: SESSION_TIMEOUT_MS.min - 1 }, { topics: ['t'], sessionTimeoutMs: 6000.5 }, { topics: ['t'], rebalanceTimeoutMs: REBALANCE_TIMEOUT_MS.max + 1 },
         { topics: ['t'], assignor: 'roundrobin' }, { topics: ['t'], autoOffsetReset: 'none' }, { topics: ['t'], extra: 1 },
+        { topics: ['a.b_c-1', '...'] }, { topics: ['a#b'] }, { topics: ['a:b'] }, { topics: ['.'] }, { topics: ['..'] }, { topics: ['a b'] },
       ],
       HeartbeatRequest: [
         { memberEpoch: 0 }, { memberEpoch: 3, owned: [{ topic: 't', partitions: [0, 1] }, { topic: 'u', partitions: [] }] },
@@ -300,6 +306,7 @@ describe('openapi document', () => {
       ],
       PollRequest: [
         {}, { maxRecords: 1, maxBytes: MAX_FETCH_BYTES, waitMs: MAX_WAIT_MS, autoCommit: false, encoding: 'base64' },
+        { ack: uuid }, { ack: 'not-a-uuid' }, { ack: null },
         { maxRecords: 0 }, { maxRecords: MAX_FETCH_RECORDS + 1 }, { maxBytes: 0 }, { waitMs: MAX_WAIT_MS + 1 }, { waitMs: -1 }, { autoCommit: 'yes' }, { encoding: 'hex' }, { max: 1 },
       ],
       CommitOffsetsRequest: [
@@ -308,12 +315,12 @@ describe('openapi document', () => {
         { memberId: uuid, offsets: [offset] }, { memberEpoch: 1, offsets: [offset] }, { memberId: 'not-a-uuid', memberEpoch: 1, offsets: [offset] },
         { offsets: [] }, { offsets: Array.from({ length: MAX_OFFSETS_PER_COMMIT + 1 }, (_, partition) => ({ ...offset, partition })) },
         { offsets: [{ ...offset, metadata: 'm'.repeat(MAX_METADATA_CHARS + 1) }] }, { offsets: [{ ...offset, offset: -1 }] }, { offsets: [{ ...offset, offset: 1.5 }] },
-        { offsets: [{ topic: 't', partition: 0 }] }, { offsets: [offset], extra: 1 },
+        { offsets: [{ topic: 't', partition: 0 }] }, { offsets: [offset], extra: 1 }, { offsets: [{ ...offset, topic: 't#0' }] },
       ],
       ResetOffsetsRequest: [
         { topic: 't', to: 'earliest' }, { topic: 't', to: 'latest' }, { topic: 't', partitions: [0, 2], to: { timestamp: 5 } }, { topic: 't', to: { offset: 0 } },
         { topic: 't', to: 'middle' }, { topic: 't', to: { offset: 1, timestamp: 2 } }, { topic: 't', to: {} }, { topic: 't', to: { offset: -1 } },
-        { topic: 't', partitions: [], to: 'latest' }, { to: 'latest' }, { topic: 't' }, { topic: 't', to: 'latest', extra: 1 },
+        { topic: 't', partitions: [], to: 'latest' }, { to: 'latest' }, { topic: 't' }, { topic: 't', to: 'latest', extra: 1 }, { topic: 't:0', to: 'latest' },
       ],
     };
     const zodSchemas = Object.fromEntries(GROUP_BODIES.map(([, , name, schema]) => [name, schema]));
@@ -411,6 +418,7 @@ describe('real consumer-group responses conform to the document', () => {
     expect(a.owns).toEqual(['jobs:0', 'jobs:1']);
     expectReply('post', JOIN, await joinRaw('doc', { topics: ['nope'] }), 404, 'UNKNOWN_TOPIC');
     expectReply('post', JOIN, await joinRaw('doc', { topics: [] }), 400, 'INVALID_REQUEST');
+    expectReply('post', JOIN, await joinRaw('doc', { topics: ['orders#0'] }), 400, 'INVALID_REQUEST');
     expectReply('post', JOIN, await joinRaw('doc', '{"topics":'), 400, 'MALFORMED_JSON');
     expectReply('post', JOIN, await joinRaw('bad%20id', { topics: ['jobs'] }), 400, 'INVALID_REQUEST');
     expectReply('post', JOIN, await joinRaw('doc', { topics: ['jobs'], assignor: 'range' }), 409, 'INCONSISTENT_ASSIGNOR');
@@ -423,20 +431,23 @@ describe('real consumer-group responses conform to the document', () => {
     expectReply('post', HEARTBEAT, await api.call('POST', memberPath('not-a-uuid', '/heartbeat'), { memberEpoch: 1 }), 400, 'INVALID_REQUEST');
     expectReply('post', HEARTBEAT, await api.call('POST', memberPath(a, '/heartbeat'), { memberEpoch: -1 }), 400, 'INVALID_REQUEST');
 
-    // Poll: base64, then utf8, then an empty body (nothing left to read).
+    // Poll: an empty body, a retry that did not acknowledge it (the batch again, base64), then acknowledged polls.
     const poll = async (body: unknown, records: number) => {
       const res = await api.call('POST', memberPath(a, '/poll'), body);
       expectReply('post', POLL, res, 200);
       expect(res.body.records, JSON.stringify(res.body)).toHaveLength(records);
       return res;
     };
-    const first = await poll({ maxRecords: 2, encoding: 'base64' }, 2);
-    expect(first.body.records.map((r: { topic: string }) => r.topic)).toEqual(['jobs', 'jobs']);
-    const second = await poll({ waitMs: 0 }, 1);
-    expect(second.body.records[0]).toMatchObject({ topic: 'jobs', headers: expect.any(Object) });
-    await poll('', 0);
+    const first = await poll('', 3);
+    const again = await poll({ maxRecords: 2, encoding: 'base64' }, 2);
+    expect(again.body.records.map((r: { topic: string }) => r.topic)).toEqual(['jobs', 'jobs']);
+    expect(again.body.pollId).not.toBe(first.body.pollId);
+    const rest = await poll({ waitMs: 0, ack: again.body.pollId }, 1);
+    expect(rest.body.records[0]).toMatchObject({ topic: 'jobs', headers: expect.any(Object) });
+    const drained = await poll({ ack: rest.body.pollId }, 0);
     expectReply('post', POLL, await api.call('POST', memberPath(nobody, '/poll'), {}), 409, 'UNKNOWN_MEMBER_ID');
     expectReply('post', POLL, await api.call('POST', memberPath(a, '/poll'), { waitMs: MAX_WAIT_MS + 1 }), 400, 'INVALID_REQUEST');
+    expectReply('post', POLL, await api.call('POST', memberPath(a, '/poll'), { ack: 'not-a-uuid' }), 400, 'INVALID_REQUEST');
     expectReply('post', POLL, await api.call('POST', memberPath(a, '/poll'), '{'), 400, 'MALFORMED_JSON');
 
     // Commit.
@@ -469,8 +480,10 @@ describe('real consumer-group responses conform to the document', () => {
     expectReply('post', RESET, await api.call('POST', '/v1/groups/doc/offsets/reset', { topic: 'jobs', to: 'earliest' }), 409, 'NON_EMPTY_GROUP');
     expectReply('delete', GROUP, await api.call('DELETE', '/v1/groups/doc'), 409, 'NON_EMPTY_GROUP');
 
-    // Leave (idempotent).
-    expectReply('delete', MEMBER, await a.leave(), 204);
+    // Leave (idempotent), acknowledging the last poll, or not.
+    expectReply('delete', MEMBER, await api.call('DELETE', `${memberPath(a)}?ack=not-a-uuid`), 400, 'INVALID_REQUEST');
+    expectReply('delete', MEMBER, await api.call('DELETE', `${memberPath(a)}?bogus=1`), 400, 'INVALID_REQUEST');
+    expectReply('delete', MEMBER, await api.call('DELETE', `${memberPath(a)}?ack=${drained.body.pollId}`), 204);
     expectReply('delete', MEMBER, await a.leave(), 204);
     expectReply('delete', MEMBER, await b.leave(), 204);
     expectReply('delete', MEMBER, await idle.leave(), 204);

@@ -62,6 +62,9 @@ export class GroupApi extends Api {
 }
 
 export class Member {
+  /** The pollId of the last poll response received: the next poll and the leave acknowledge it. Clear it to act as a client whose response was lost. */
+  pollId: string | undefined;
+
   constructor(readonly api: GroupApi, readonly group: string, public last: Assignment) {}
 
   get id(): string {
@@ -79,19 +82,26 @@ export class Member {
   }
 
   async poll(body: Record<string, unknown> = {}): Promise<PolledRecord[]> {
-    const res = await this.api.call('POST', `/v1/groups/${this.group}/members/${this.id}/poll`, { waitMs: 0, ...body });
+    const res = await this.pollRaw(body);
     expect(res.status, JSON.stringify(res.body)).toBe(200);
-    const { records, ...assignment } = res.body;
+    const { records, pollId, ...assignment } = res.body;
     this.last = assignment as Assignment;
+    this.pollId = pollId;
     return records as PolledRecord[];
   }
 
-  commit(offsets: Array<{ topic: string; partition: number; offset: number }>, memberEpoch = this.last.memberEpoch): Promise<Reply> {
+  /** One poll request acknowledging the last response received; the member's state is left as it was. */
+  pollRaw(body: Record<string, unknown> = {}): Promise<Reply> {
+    return this.api.call('POST', `/v1/groups/${this.group}/members/${this.id}/poll`, { waitMs: 0, ack: this.pollId, ...body });
+  }
+
+  commit(offsets: Array<{ topic: string; partition: number; offset: number; metadata?: string }>, memberEpoch = this.last.memberEpoch): Promise<Reply> {
     return this.api.call('POST', `/v1/groups/${this.group}/offsets`, { memberId: this.id, memberEpoch, offsets });
   }
 
   leave(): Promise<Reply> {
-    return this.api.call('DELETE', `/v1/groups/${this.group}/members/${this.id}`);
+    const ack = this.pollId ? `?ack=${this.pollId}` : '';
+    return this.api.call('DELETE', `/v1/groups/${this.group}/members/${this.id}${ack}`);
   }
 }
 

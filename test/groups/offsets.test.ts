@@ -1,5 +1,8 @@
 // Offsets, reset and delete rules, and malformed requests (clear 4xx, nothing written).
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { offsetKey } from '../../lib/groups/group-store.ts';
+import { getTopic } from '../../lib/topics/topic-store.ts';
 import { expectError } from '../api/client.ts';
 import { startGroupApi, type GroupApi } from './group-client.ts';
 
@@ -70,6 +73,34 @@ describe('consumer groups: offsets', () => {
     expect((await api.call('DELETE', '/v1/groups/ghosts')).status).toBe(204);
   });
 
+  it('stores in an offset item the offset, its topicId and who committed it, nothing else', async () => {
+    const storedItem = async (group: string) => {
+      const res = await api.storage.ddb.send(new GetCommand({ TableName: api.storage.config.groupsTable, Key: { g: group, k: offsetKey('events', 0) } }));
+      return res.Item!;
+    };
+    const { topicId } = await getTopic(api.storage, 'events');
+    const m = await api.join('lean', { topics: ['events'], autoOffsetReset: 'earliest' });
+    await m.poll();
+    await m.poll(); // auto-commits the first poll
+    const auto = await storedItem('lean');
+    expect(Object.keys(auto).sort()).toEqual(['committedAt', 'g', 'k', 'memberEpoch', 'memberId', 'offset', 'partition', 'topic', 'topicId']);
+    expect(auto).toMatchObject({ topic: 'events', partition: 0, offset: 10, topicId, memberId: m.id, memberEpoch: m.last.memberEpoch });
+    expect((await m.commit([{ topic: 'events', partition: 0, offset: 7, metadata: 'batch-3' }])).status).toBe(204);
+    expect(Object.keys(await storedItem('lean')).sort()).toEqual(['committedAt', 'g', 'k', 'memberEpoch', 'memberId', 'metadata', 'offset', 'partition', 'topic', 'topicId']);
+    await m.leave();
+    expect((await reset('lean', { topic: 'events', partitions: [0], to: 'earliest' })).status).toBe(200);
+    expect(Object.keys(await storedItem('lean')).sort()).toEqual(['committedAt', 'g', 'k', 'offset', 'partition', 'topic', 'topicId']);
+  });
+
+  it('answers concurrent standalone commits and resets with success or a 4xx, never a 500', async () => {
+    const commits = await Promise.all(Array.from({ length: 6 }, (_, i) => api.call('POST', '/v1/groups/contended/offsets', { offsets: [{ topic: 'events', partition: 0, offset: i }] })));
+    for (const res of commits) expect(res.status, JSON.stringify(res.body)).toBe(204);
+    expect([0, 1, 2, 3, 4, 5]).toContain((await api.committed('contended'))['events:0']);
+    const resets = await Promise.all(['earliest', 'latest', { offset: 3 }].map((to) => reset('contended', { topic: 'events', partitions: [0], to })));
+    for (const res of resets) expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect([0, 3, 10]).toContain((await api.committed('contended'))['events:0']);
+  });
+
   it.each<[string, string, string, unknown, number, string]>([
     ['unknown topic', 'POST', '/v1/groups/bad/members', { topics: ['nope'] }, 404, 'UNKNOWN_TOPIC'],
     ['no topics', 'POST', '/v1/groups/bad/members', { topics: [] }, 400, 'INVALID_REQUEST'],
@@ -90,6 +121,9 @@ describe('consumer groups: offsets', () => {
     ['duplicate partition', 'POST', '/v1/groups/bad/offsets', { offsets: [{ topic: 'events', partition: 0, offset: 1 }, { topic: 'events', partition: 0, offset: 2 }] }, 400, 'DUPLICATE_PARTITION'],
     ['unknown partition', 'POST', '/v1/groups/bad/offsets', { offsets: [{ topic: 'events', partition: 0, offset: 1 }, { topic: 'events', partition: 2, offset: 1 }] }, 404, 'UNKNOWN_PARTITION'],
     ['commit to unknown topic', 'POST', '/v1/groups/bad/offsets', { offsets: [{ topic: 'nope', partition: 0, offset: 1 }] }, 404, 'UNKNOWN_TOPIC'],
+    ["a join with '#' in a topic name", 'POST', '/v1/groups/bad/members', { topics: ['events#0'] }, 400, 'INVALID_REQUEST'],
+    ["a commit with ':' in a topic name", 'POST', '/v1/groups/bad/offsets', { offsets: [{ topic: 'events:0', partition: 0, offset: 1 }] }, 400, 'INVALID_REQUEST'],
+    ['a reset of a reserved topic name', 'POST', '/v1/groups/bad/offsets/reset', { topic: '..', to: 'earliest' }, 400, 'INVALID_REQUEST'],
     ['bad reset target', 'POST', '/v1/groups/bad/offsets/reset', { topic: 'events', to: 'middle' }, 400, 'INVALID_REQUEST'],
     ['describe unknown group', 'GET', '/v1/groups/bad', undefined, 404, 'UNKNOWN_GROUP'],
   ])('refuses %s with a clear error and writes nothing', async (_name, method, path, body, status, code) => {

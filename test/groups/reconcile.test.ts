@@ -91,6 +91,41 @@ describe('group state machine', () => {
     expect(() => transition(g, { type: 'heartbeat', memberId: 'm2', memberEpoch: 2 }, ctx(0))).not.toThrow();
   });
 
+  it('moves a member past a delivery only when the next poll acknowledges it; a missing or superseded ack discards it', () => {
+    let g = transition(newGroup('g', 'uniform', 0), join('m1'), ctx(0));
+    const owned = consumable(g.members.m1!);
+    const deliver = (pollId: string, offset: number) => transition(g, { type: 'delivered', memberId: 'm1', delivery: { pollId, positions: { 'a:0': offset }, commitOnAck: true }, topicIds: { a: 'ida' } }, ctx(0));
+    g = deliver('p1', 5);
+    expect(g.members.m1!.positions).toEqual({});
+    g = transition(g, { type: 'poll', memberId: 'm1', owned }, ctx(0)); // p1's response was lost
+    expect(g.members.m1!.delivery).toBeUndefined();
+    expect(g.members.m1!.positions).toEqual({});
+    g = deliver('p2', 5);
+    g = deliver('p3', 5); // a concurrent duplicate poll supersedes p2
+    g = transition(g, { type: 'poll', memberId: 'm1', owned, ack: 'p2' }, ctx(0));
+    expect(g.members.m1!.positions).toEqual({});
+    g = deliver('p4', 5);
+    g = transition(g, { type: 'poll', memberId: 'm1', owned, ack: 'p4' }, ctx(0));
+    expect(g.members.m1!.positions).toEqual({ 'a:0': 5 });
+    expect(g.members.m1!.delivery).toBeUndefined();
+  });
+
+  it('drops positions into a topic incarnation the group no longer records', () => {
+    let g = transition(newGroup('g', 'uniform', 0), join('m1'), ctx(0));
+    const owned = consumable(g.members.m1!);
+    g = transition(g, { type: 'delivered', memberId: 'm1', delivery: { pollId: 'p1', positions: { 'a:0': 5 }, commitOnAck: true }, topicIds: { a: 'ida' } }, ctx(0));
+    g = transition(g, { type: 'poll', memberId: 'm1', owned, ack: 'p1' }, ctx(0));
+    g = transition(g, { type: 'delivered', memberId: 'm1', delivery: { pollId: 'p2', positions: { 'a:0': 9 }, commitOnAck: true }, topicIds: { a: 'ida' } }, ctx(0));
+    const reborn = { a: { topicId: 'ida2', partitions: 4 } };
+    // The topic was deleted and re-created: acknowledged and delivered positions go with the old log.
+    const next = transition(g, { type: 'heartbeat', memberId: 'm1', memberEpoch: 1 }, { now: 0, topics: reborn });
+    expect(next.members.m1!.positions).toEqual({});
+    expect(next.members.m1!.delivery).toBeUndefined();
+    // A delivery read while the group still recorded the old topic is not kept once it records the new one.
+    const late = transition(next, { type: 'delivered', memberId: 'm1', delivery: { pollId: 'p3', positions: { 'a:0': 9 }, commitOnAck: true }, topicIds: { a: 'ida' } }, { now: 0, topics: reborn });
+    expect(late.members.m1!.delivery).toBeUndefined();
+  });
+
   it('treats a retried join as a heartbeat and a repeated leave as done', () => {
     const once = transition(newGroup('g', 'uniform', 0), join('m1'), ctx(0));
     const twice = transition(once, join('m1'), ctx(0));
@@ -162,7 +197,7 @@ describe('group state machine', () => {
             break;
           }
           case 'heartbeat': if (client) heartbeat(client, s.lostResponse); break;
-          case 'poll': if (client) apply({ type: 'heartbeat', memberId: client.memberId, owned: client.owns }, client); break;
+          case 'poll': if (client) apply({ type: 'poll', memberId: client.memberId, owned: client.owns }, client); break;
           case 'zombie': if (client) apply({ type: 'heartbeat', memberId: client.memberId, memberEpoch: client.epoch - 1, owned: client.owns }, client); break;
           case 'leave': if (client) { apply({ type: 'leave', memberId: client.memberId }); clients.splice(clients.indexOf(client), 1); } break;
           case 'tick': now += s.ms; break;
