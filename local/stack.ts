@@ -84,6 +84,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     s3DirIsTemp = true;
   }
   const dynamo = spawn('java', args, { cwd: jarDir, stdio: ['ignore', 'ignore', 'pipe'] });
+  // If this process ends without stop() (a crash, an uncaught error), take the JVM with it.
+  const killDynamo = () => dynamo.kill('SIGKILL');
+  process.once('exit', killDynamo);
   let dynamoErr = '';
   dynamo.stderr?.on('data', (d: Buffer) => (dynamoErr = (dynamoErr + d.toString()).slice(-4000)));
   const s3 = new S3rver({ port: s3Port, address: '127.0.0.1', silent: true, directory: s3Dir, allowMismatchedSignatures: true });
@@ -101,6 +104,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     async stop() {
       if (stopped) return;
       stopped = true;
+      process.off('exit', killDynamo);
       const exited = new Promise<void>((r) => (dynamo.exitCode !== null ? r() : dynamo.once('exit', () => r())));
       dynamo.kill('SIGTERM');
       const timer = setTimeout(() => dynamo.kill('SIGKILL'), 5000);
