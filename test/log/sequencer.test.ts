@@ -5,7 +5,7 @@ import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { Fetcher } from '../../lib/log/fetcher.ts';
 import { HEAD_OFFSET, logPartitionKey } from '../../lib/log/keys.ts';
 import { ORPHANS_PARTITION_KEY, Producer, type ProduceRecord } from '../../lib/log/producer.ts';
-import { Sequencer, newWriterToken, type BatchRef } from '../../lib/log/sequencer.ts';
+import { Sequencer, newWriterToken, type BatchRef, type SequencerOptions } from '../../lib/log/sequencer.ts';
 import type { Storage } from '../../lib/storage.ts';
 import { PartitionLogMissingError } from '../../lib/errors.ts';
 import { createTopic, type Topic } from '../../lib/topics/topic-store.ts';
@@ -21,6 +21,14 @@ let topicCount = 0;
 
 async function newTopic(partitions = 1): Promise<Topic> {
   return createTopic(storage, { name: `t${topicCount++}`, partitions });
+}
+
+/** A fresh one-partition topic with its sequencer, producer and fetcher on a clock the test moves. */
+async function partitionWithClock(options: Partial<SequencerOptions> = {}) {
+  const topic = await newTopic();
+  const clock = { now: Date.now() };
+  const sequencer = new Sequencer(storage, { gapTimeoutMs: 10_000, now: () => clock.now, ...options });
+  return { topic, clock, pk: logPartitionKey(topic.topicId, 0), sequencer, producer: new Producer(storage, sequencer), fetcher: new Fetcher(storage, sequencer) };
 }
 
 async function readAll(fetcher: Fetcher, topic: string, partition = 0) {
@@ -87,12 +95,7 @@ describe('invariant 1: nothing is visible before its commit', () => {
 
 describe('acks=all waits for visibility', () => {
   it('is not acknowledged while an earlier reservation is unresolved, and is readable once it is', async () => {
-    const topic = await newTopic();
-    let now = Date.now();
-    const sequencer = new Sequencer(storage, { gapTimeoutMs: 10_000, now: () => now });
-    const producer = new Producer(storage, sequencer);
-    const fetcher = new Fetcher(storage, sequencer);
-    const pk = logPartitionKey(topic.topicId, 0);
+    const { topic, clock, pk, sequencer, producer, fetcher } = await partitionWithClock();
     await sequencer.reserve(pk, 1, newWriterToken()); // a stalled writer below
 
     let acknowledged = false;
@@ -102,7 +105,7 @@ describe('acks=all waits for visibility', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(acknowledged).toBe(false);
 
-    now += 10_000; // the stalled reservation expires; the waiting producer claims it and is visible
+    clock.now += 10_000; // the stalled reservation expires; the waiting producer claims it and is visible
     const [ack] = await produced;
     expect(ack!.offset).toBe(1);
     const page = await fetcher.fetch({ topic: topic.name, partition: 0, offset: 0, maxRecords: 10, maxBytes: 1 << 20, waitMs: 0 });
@@ -203,29 +206,24 @@ describe('invariant 4: an upload whose commit fails never becomes visible', () =
 
 describe('invariant 5: abandoned reservations resolve by rule, visibly', () => {
   it('a hole blocks the high watermark until the gap timeout, then reads as an explicit gap; the late writer is fenced', async () => {
-    const topic = await newTopic();
-    let now = Date.now();
-    const sequencer = new Sequencer(storage, { gapTimeoutMs: 10_000, now: () => now });
-    const producer = new Producer(storage, sequencer);
-    const fetcher = new Fetcher(storage, sequencer);
-    const pk = logPartitionKey(topic.topicId, 0);
+    const { topic, clock, pk, sequencer, producer, fetcher } = await partitionWithClock();
     const zombie = await uploadedBatch(producer, topic, ['zombie']);
     const token = newWriterToken();
     const { base } = await sequencer.reserve(pk, 1, token);
     await producer.produce(topic.name, [record('after')], '1');
 
-    now += 9_999; // not yet expired: the high watermark stays below the hole
+    clock.now += 9_999; // not yet expired: the high watermark stays below the hole
     expect((await sequencer.readResolved(pk)).highWatermark).toBe(0);
     expect((await fetcher.fetch({ topic: topic.name, partition: 0, offset: 0, maxRecords: 10, maxBytes: 1 << 20, waitMs: 0 })).records).toEqual([]);
 
-    now += 1; // expired: a reader claims the hole and the batch behind it becomes visible
+    clock.now += 1; // expired: a reader claims the hole and the batch behind it becomes visible
     const page = await fetcher.fetch({ topic: topic.name, partition: 0, offset: 0, maxRecords: 10, maxBytes: 1 << 20, waitMs: 0 });
     expect(page.gaps).toEqual([{ startOffset: 0, endOffset: 1 }]);
     expect(page.records.map((r) => [r.offset, decode(r.value)])).toEqual([[1, 'after']]);
     expect(page.nextOffset).toBe(2);
 
     // The stalled writer wakes up: its commit loses to the tombstone, nothing overwrites offset 0.
-    const outcome = await sequencer.commit(pk, { kind: 'data', objectKey: zombie.objectKey, position: zombie.position, length: zombie.length, firstTimestamp: zombie.firstTimestamp, maxTimestamp: zombie.maxTimestamp, base, count: 1, token, committedAt: now });
+    const outcome = await sequencer.commit(pk, { kind: 'data', objectKey: zombie.objectKey, position: zombie.position, length: zombie.length, firstTimestamp: zombie.firstTimestamp, maxTimestamp: zombie.maxTimestamp, base, count: 1, token, committedAt: clock.now });
     expect(outcome).toBe('fenced');
     const entry = await storage.ddb.send(new GetCommand({ TableName: storage.config.logTable, Key: { p: pk, o: 0 }, ConsistentRead: true }));
     expect(entry.Item?.kind).toBe('gap');
@@ -255,13 +253,8 @@ describe('invariant 5: abandoned reservations resolve by rule, visibly', () => {
 
 describe('reading the tail', () => {
   it('stays exact when more reservations are pending than the tail window holds', async () => {
-    const topic = await newTopic();
-    let now = Date.now();
     // Never advance the stored hwm, so every batch stays a pending reservation above it.
-    const sequencer = new Sequencer(storage, { hwmAdvanceEvery: 1_000_000, readerAdvanceThreshold: 1_000_000, gapTimeoutMs: 10_000, now: () => now });
-    const producer = new Producer(storage, sequencer);
-    const fetcher = new Fetcher(storage, sequencer);
-    const pk = logPartitionKey(topic.topicId, 0);
+    const { topic, clock, pk, sequencer, producer, fetcher } = await partitionWithClock({ hwmAdvanceEvery: 1_000_000, readerAdvanceThreshold: 1_000_000 });
     await sequencer.reserve(pk, 1, newWriterToken()); // a stalled writer at offset 0
     for (let i = 1; i <= 40; i++) await producer.produce(topic.name, [record(`v${i}`)], '1');
 
@@ -270,7 +263,7 @@ describe('reading the tail', () => {
     expect(stalled.highWatermark).toBe(0);
     expect(stalled.hole?.base).toBe(0);
 
-    now += 10_000;
+    clock.now += 10_000;
     const all = await readAll(fetcher, topic.name);
     expect(all.gaps).toEqual([{ startOffset: 0, endOffset: 1 }]);
     expect(all.records).toEqual(Array.from({ length: 40 }, (_, i) => ({ offset: i + 1, value: `v${i + 1}` })));
