@@ -7,8 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import * as esbuild from 'esbuild';
-import { FUNCTION_ROLES, HANDLER_BUNDLE, handlerEntry, PROJECT_ROOT, type FunctionRole } from '../cdk/bundling.ts';
+
+import { bundleHandler, FUNCTION_ROLES, HANDLER_BUNDLE, type FunctionRole } from '../cdk/bundling.ts';
 
 const TARGET_BYTES = 400 * 1024;
 const IMPORT_RUNS = 5;
@@ -32,22 +32,8 @@ interface BundleResult {
 
 async function bundle(role: FunctionRole, outdir: string): Promise<{ file: string; bytes: number; bytesByOrigin: Record<string, number> }> {
   const file = join(outdir, role, 'index.mjs');
-  const result = await esbuild.build({
-    entryPoints: [handlerEntry(role)],
-    absWorkingDir: PROJECT_ROOT,
-    outfile: file,
-    bundle: true,
-    platform: HANDLER_BUNDLE.platform,
-    format: HANDLER_BUNDLE.format,
-    target: HANDLER_BUNDLE.target,
-    minify: HANDLER_BUNDLE.minify,
-    mainFields: [...HANDLER_BUNDLE.mainFields],
-    external: [...HANDLER_BUNDLE.externalModules],
-    banner: { js: HANDLER_BUNDLE.banner },
-    metafile: true,
-    logLevel: 'error',
-  });
-  const output = Object.values(result.metafile.outputs)[0]!;
+  const metafile = await bundleHandler(role, file);
+  const output = Object.values(metafile.outputs)[0]!;
   const bytesByOrigin = Object.fromEntries(ORIGINS.map(([name]) => [name, 0]));
   for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
     const [origin] = ORIGINS.find(([, pattern]) => pattern.test(input))!;

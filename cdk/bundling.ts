@@ -2,6 +2,7 @@
 // measured bundles are the deployed ones. The AWS SDK is bundled too (no externals): its version is
 // then pinned by package-lock.json rather than by the Lambda runtime, and unused code is tree-shaken.
 import { fileURLToPath } from 'node:url';
+import * as esbuild from 'esbuild';
 
 export type FunctionRole = 'produce' | 'fetch' | 'admin' | 'groups';
 
@@ -26,3 +27,23 @@ export const HANDLER_BUNDLE = {
   // CommonJS code inside an ESM bundle still calls require() for Node built-ins.
   banner: "import { createRequire as __queueCreateRequire } from 'node:module'; const require = __queueCreateRequire(import.meta.url);",
 } as const;
+
+/** Bundles one handler exactly as the construct deploys it; returns esbuild's metafile. */
+export async function bundleHandler(role: FunctionRole, outfile: string): Promise<esbuild.Metafile> {
+  const result = await esbuild.build({
+    entryPoints: [handlerEntry(role)],
+    absWorkingDir: PROJECT_ROOT,
+    outfile,
+    bundle: true,
+    platform: HANDLER_BUNDLE.platform,
+    format: HANDLER_BUNDLE.format,
+    target: HANDLER_BUNDLE.target,
+    minify: HANDLER_BUNDLE.minify,
+    mainFields: [...HANDLER_BUNDLE.mainFields],
+    external: [...HANDLER_BUNDLE.externalModules],
+    banner: { js: HANDLER_BUNDLE.banner },
+    metafile: true,
+    logLevel: 'error',
+  });
+  return result.metafile;
+}

@@ -2,7 +2,7 @@
 // records are persisted, and the invocation does not return until they are (a frozen Lambda would
 // otherwise never finish the work). Runs the real handler against the local stack, with a stand-in
 // for the Lambda runtime's `awslambda` streaming global.
-import { Writable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../lambdas/http/app.ts';
 import { streamingHandler } from '../../lambdas/http/lambda.ts';
@@ -10,31 +10,18 @@ import { createServices } from '../../lambdas/http/services.ts';
 import { createTopic } from '../../lib/topics/topic-store.ts';
 import type { Storage } from '../../lib/storage.ts';
 import { isPutOf, withDynamoFaults } from '../support/faults.ts';
+import { collectingStream, functionUrlEvent, installStreamingRuntime } from '../support/lambda-runtime.ts';
 import { testStorage } from '../support/stack.ts';
 
 let storage: Storage;
-const responses: Array<{ statusCode: number }> = [];
+let responses: Array<{ statusCode: number }>;
 
 beforeAll(async () => {
   storage = await testStorage();
-  (globalThis as Record<string, unknown>).awslambda = {
-    streamifyResponse: (fn: unknown) => fn,
-    HttpResponseStream: { from: (stream: Writable, metadata: { statusCode: number }) => (responses.push(metadata), stream) },
-  };
+  responses = installStreamingRuntime();
 });
 
-function functionUrlEvent(path: string, body: unknown) {
-  return {
-    version: '2.0',
-    routeKey: '$default',
-    rawPath: path,
-    rawQueryString: '',
-    headers: { 'content-type': 'application/json', host: 'example.lambda-url.us-east-1.on.aws' },
-    requestContext: { http: { method: 'POST', path, protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'test' }, domainName: 'example.lambda-url.us-east-1.on.aws', requestId: 'r1', routeKey: '$default', stage: '$default', time: '', timeEpoch: 0, accountId: 'anonymous', apiId: 'example' },
-    body: JSON.stringify(body),
-    isBase64Encoded: false,
-  };
-}
+const produceEvent = (topic: string, body: unknown) => functionUrlEvent('POST', `/v1/topics/${topic}/records`, body);
 
 describe('streaming produce handler', () => {
   it('acks=0 completes the response first, then persists before the invocation returns', async () => {
@@ -47,25 +34,15 @@ describe('streaming produce handler', () => {
     });
     const handler = streamingHandler(createApp(createServices(gated), ['produce'], undefined)) as (event: unknown, stream: Writable, context: unknown) => Promise<void>;
 
-    const chunks: Buffer[] = [];
     let responseEnded!: () => void;
     const ended = new Promise<void>((r) => (responseEnded = r));
-    const stream = new Writable({
-      write(chunk, _encoding, done) {
-        chunks.push(Buffer.from(chunk));
-        done();
-      },
-      final(done) {
-        responseEnded();
-        done();
-      },
-    });
+    const { stream, text } = collectingStream(responseEnded);
     let returned = false;
-    const invocation = handler(functionUrlEvent('/v1/topics/fire-and-forget/records', { acks: '0', records: [{ value: 'later' }] }), stream, {}).then(() => (returned = true));
+    const invocation = handler(produceEvent('fire-and-forget', { acks: '0', records: [{ value: 'later' }] }), stream, {}).then(() => (returned = true));
 
     await ended; // the client has its whole response while the commit is still held back
     expect(responses.at(-1)?.statusCode).toBe(202);
-    expect(JSON.parse(Buffer.concat(chunks).toString('utf8'))).toEqual({ accepted: 1 });
+    expect(JSON.parse(text())).toEqual({ accepted: 1 });
     expect(returned).toBe(false);
     const { fetcher } = createServices(storage);
     expect((await fetcher.fetch({ topic: 'fire-and-forget', partition: 0, offset: 0, maxRecords: 10, maxBytes: 1 << 20, waitMs: 0 })).highWatermark).toBe(0);
@@ -79,10 +56,9 @@ describe('streaming produce handler', () => {
   it('acks=all answers with the offsets after persisting', async () => {
     await createTopic(storage, { name: 'acknowledged', partitions: 1 });
     const handler = streamingHandler(createApp(createServices(storage), ['produce'], undefined)) as (event: unknown, stream: Writable, context: unknown) => Promise<void>;
-    const chunks: Buffer[] = [];
-    const stream = new Writable({ write(chunk, _e, done) { chunks.push(Buffer.from(chunk)); done(); } });
-    await handler(functionUrlEvent('/v1/topics/acknowledged/records', { records: [{ value: 'now' }] }), stream, {});
+    const { stream, text } = collectingStream();
+    await handler(produceEvent('acknowledged', { records: [{ value: 'now' }] }), stream, {});
     expect(responses.at(-1)?.statusCode).toBe(200);
-    expect(JSON.parse(Buffer.concat(chunks).toString('utf8')).offsets).toEqual([expect.objectContaining({ partition: 0, offset: 0 })]);
+    expect(JSON.parse(text()).offsets).toEqual([expect.objectContaining({ partition: 0, offset: 0 })]);
   });
 });
