@@ -44,16 +44,17 @@ const DEFAULT_MEMORY_MB: Record<FunctionRole, number> = { produce: 1024, fetch: 
 // 10 s, fetch and poll long-poll up to 20 s.
 const FUNCTION_TIMEOUT = Duration.seconds(30);
 
-type DataTable = 'topics' | 'log' | 'groups';
+export type DataTable = 'topics' | 'log' | 'groups';
 
 /** DynamoDB actions per role and table, from the calls each role's code makes (see the comments). */
-const TABLE_ACTIONS: Record<FunctionRole, Partial<Record<DataTable, string[]>>> = {
+export const TABLE_ACTIONS: Record<FunctionRole, Partial<Record<DataTable, string[]>>> = {
   // Producer: topic lookup; Sequencer.reserve/advance (UpdateItem), commit/tombstone (PutItem), read.
   produce: { topics: ['GetItem'], log: ['GetItem', 'Query', 'PutItem', 'UpdateItem'] },
   // Fetcher: topic lookup; Sequencer.readResolved, which tombstones expired holes and advances hwm.
   fetch: { topics: ['GetItem'], log: ['GetItem', 'Query', 'PutItem', 'UpdateItem'] },
-  // topic-store: create/describe/list/delete/add partitions; partition heads via BatchWriteItem.
-  admin: { topics: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Scan'], log: ['GetItem', 'Query', 'BatchWriteItem'] },
+  // topic-store: create/describe/list/delete/add partitions; new topics' heads via BatchWriteItem,
+  // added partitions' heads via conditional PutItem (never overwriting a live head).
+  admin: { topics: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Scan'], log: ['GetItem', 'Query', 'PutItem', 'BatchWriteItem'] },
   // GroupStore: conditional Puts and TransactWriteItems (Put, Delete, ConditionCheck), offsets by
   // Query, group list by Scan; polls read the log through the Fetcher's path.
   groups: {
@@ -64,7 +65,7 @@ const TABLE_ACTIONS: Record<FunctionRole, Partial<Record<DataTable, string[]>>> 
 };
 
 /** Segment object actions per role: the producer writes segments, readers range-GET them. */
-const SEGMENT_ACTIONS: Record<FunctionRole, string[]> = { produce: ['s3:PutObject'], fetch: ['s3:GetObject'], admin: [], groups: ['s3:GetObject'] };
+export const SEGMENT_ACTIONS: Record<FunctionRole, string[]> = { produce: ['s3:PutObject'], fetch: ['s3:GetObject'], admin: [], groups: ['s3:GetObject'] };
 
 /** Every segment object key starts with this (Producer.prepare). */
 const SEGMENT_KEY_PATTERN = 'segments/*';
