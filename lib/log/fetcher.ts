@@ -124,7 +124,7 @@ export class Fetcher {
         entries = [containing, ...entries.slice(0, limit - 1)];
       }
     }
-    return entries.filter((e) => e.base + e.count > offset && e.base < view.highWatermark);
+    return assertCovers(pk, offset, entries.filter((e) => e.base + e.count > offset && e.base < view.highWatermark));
   }
 
   private async readBatch(entry: DataEntry): Promise<Array<Omit<FetchedRecord, 'partition'>>> {
@@ -142,6 +142,21 @@ export class Fetcher {
     }
     return records.map((r) => ({ offset: entry.base + r.offsetDelta, timestamp: r.timestamp, key: r.key, value: r.value, headers: r.headers }));
   }
+}
+
+/**
+ * Below the high watermark every offset lies in exactly one entry, so the entries handed to a read
+ * must start at the one holding `offset` and follow each other without a gap. Anything else would
+ * silently skip records: refuse it loudly instead.
+ */
+function assertCovers(pk: string, offset: number, entries: IndexEntry[]): IndexEntry[] {
+  let cursor = entries[0]?.base ?? offset;
+  if (cursor > offset) throw new InvariantViolationError(`no index entry holds offset ${offset} of ${pk} (first found starts at ${cursor})`);
+  for (const entry of entries) {
+    if (entry.base !== cursor) throw new InvariantViolationError(`index entries of ${pk} jump from ${cursor} to ${entry.base} below the high watermark`);
+    cursor = entry.base + entry.count;
+  }
+  return entries;
 }
 
 /** Entries in order until the estimated bytes or record count are covered (at least one). */

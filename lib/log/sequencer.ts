@@ -269,8 +269,10 @@ export class Sequencer {
     const view = head.resv.length === 0
       ? { head, highWatermark: head.hwm, entries: [], recent: [] }
       : walk(pk, head, windowReachesHwm ? tail : await this.queryEntries(pk, head.hwm, head.resv.length));
-    // Below hwm every entry is committed; between hwm and the high watermark exactly the walked ones.
-    const recent = tail.filter((e) => e.base < view.highWatermark);
+    // The window may predate the head (the Query can be served first): a batch committed in
+    // between is missing from it, so only the unbroken run of entries ending exactly at the high
+    // watermark can be handed to readers as "recent".
+    const recent = runEndingAt(tail, view.highWatermark);
     return { ...view, recent: recent.length > 0 ? recent : view.entries };
   }
 
@@ -397,6 +399,20 @@ export class Sequencer {
       await sleep(delay);
     }
   }
+}
+
+/** The longest run of `entries` (in offset order) without a gap that ends exactly at `end`. */
+export function runEndingAt(entries: IndexEntry[], end: number): IndexEntry[] {
+  const run: IndexEntry[] = [];
+  let expectedEnd = end;
+  for (let i = entries.length - 1; i >= 0; i--) {
+    const entry = entries[i]!;
+    if (entry.base >= end) continue; // above the high watermark: not readable yet
+    if (entry.base + entry.count !== expectedEnd) break;
+    run.push(entry);
+    expectedEnd = entry.base;
+  }
+  return run.reverse();
 }
 
 function walk(pk: string, head: PartitionHead, found: IndexEntry[]): Omit<PartitionView, 'recent'> {

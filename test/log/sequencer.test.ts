@@ -271,6 +271,37 @@ describe('reading the tail', () => {
     expect(page.records.map((r) => r.offset)).toEqual([35, 36, 37, 38, 39, 40]);
     expect(page.nextOffset).toBe(41);
   });
+
+  it('never skips a batch when the tail was read before a commit that the head already reflects', async () => {
+    const { topic, pk, sequencer, producer } = await partitionWithClock();
+    await producer.produce(topic.name, [record('d')], '1'); // offset 0
+    const late = await uploadedBatch(producer, topic, ['e']);
+    const token = newWriterToken();
+    const { base } = await sequencer.reserve(pk, 1, token); // offset 1, committed below only later
+    await producer.produce(topic.name, [record('f')], '1'); // offset 2
+    // The fetch's tail Query is served first; before its head read is served, offset 1 commits
+    // and the stored high watermark moves past all three batches.
+    let tailServed!: () => void;
+    const tailDone = new Promise<void>((r) => (tailServed = r));
+    const racing = { ...storage, ddb: Object.create(storage.ddb) as Storage['ddb'] };
+    const send = storage.ddb.send.bind(storage.ddb) as (c: unknown) => Promise<unknown>;
+    racing.ddb.send = (async (command: { constructor: { name: string }; input: Record<string, unknown> }) => {
+      if (command.constructor.name === 'QueryCommand' && command.input.ScanIndexForward === false) {
+        const result = await send(command);
+        tailServed();
+        return result;
+      }
+      if (command.constructor.name === 'GetCommand' && (command.input.Key as { o: number }).o === HEAD_OFFSET) {
+        await tailDone;
+        await sequencer.commit(pk, { kind: 'data', objectKey: late.objectKey, position: late.position, length: late.length, firstTimestamp: late.firstTimestamp, maxTimestamp: late.maxTimestamp, base, count: 1, token, committedAt: Date.now() });
+        expect(await sequencer.advance(pk, await sequencer.read(pk))).toBe(true);
+      }
+      return send(command);
+    }) as Storage['ddb']['send'];
+    const page = await new Fetcher(racing, new Sequencer(racing)).fetch({ topic: topic.name, partition: 0, offset: 1, maxRecords: 10, maxBytes: 1 << 20, waitMs: 0 });
+    expect(page.records.map((r) => [r.offset, decode(r.value)])).toEqual([[1, 'e'], [2, 'f']]);
+    expect(page.nextOffset).toBe(3);
+  });
 });
 
 describe('head maintenance', () => {
