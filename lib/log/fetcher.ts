@@ -5,12 +5,17 @@ import { decodeBatch, type RecordHeader } from '../codec/segment.ts';
 import { CorruptDataError, InvariantViolationError, NotFoundError, OffsetOutOfRangeError } from '../errors.ts';
 import { retry, sleep } from '../retry.ts';
 import type { Storage } from '../storage.ts';
-import { getTopicCached, onTopicLogs } from '../topics/topic-store.ts';
+import { forgetCachedTopic, getTopicCached, onTopicLogs } from '../topics/topic-store.ts';
 import { logPartitionKey } from './keys.ts';
 import type { DataEntry, IndexEntry, PartitionView, Sequencer } from './sequencer.ts';
 
 export interface FetchRequest {
   topic: string;
+  /**
+   * The topic incarnation the caller means (consumer groups record it): a topic deleted and
+   * re-created under the same name is then UNKNOWN_TOPIC rather than silently another log.
+   */
+  topicId?: string;
   partition: number;
   offset: number;
   maxRecords: number;
@@ -50,8 +55,14 @@ export function recordSize(r: { key: Uint8Array | null; value: Uint8Array | null
 export class Fetcher {
   constructor(private readonly storage: Storage, private readonly sequencer: Sequencer) {}
 
-  async partitionKey(topicName: string, partition: number): Promise<string> {
-    const topic = await getTopicCached(this.storage, topicName, partition + 1);
+  async partitionKey(topicName: string, partition: number, topicId?: string): Promise<string> {
+    let topic = await getTopicCached(this.storage, topicName, partition + 1);
+    if (topicId !== undefined && topic.topicId !== topicId) {
+      // The cache may be behind: only a consistent read decides that the incarnation is gone.
+      forgetCachedTopic(this.storage, topicName);
+      topic = await getTopicCached(this.storage, topicName, partition + 1);
+      if (topic.topicId !== topicId) throw new NotFoundError('UNKNOWN_TOPIC', `topic ${JSON.stringify(topicName)} was deleted and re-created; the requested incarnation no longer exists`);
+    }
     if (partition >= topic.partitions) {
       throw new NotFoundError('UNKNOWN_PARTITION', `partition ${partition} does not exist: topic ${JSON.stringify(topicName)} has partitions 0 to ${topic.partitions - 1}`);
     }
@@ -60,7 +71,7 @@ export class Fetcher {
 
   /** Long-polls (with backoff) until data exists at `offset` or `waitMs` runs out. */
   async fetch(req: FetchRequest): Promise<FetchResult> {
-    const pk = await this.partitionKey(req.topic, req.partition);
+    const pk = await this.partitionKey(req.topic, req.partition, req.topicId);
     return onTopicLogs(this.storage, req.topic, () => this.fetchFrom(pk, req));
   }
 
