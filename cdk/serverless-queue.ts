@@ -53,8 +53,9 @@ export const TABLE_ACTIONS: Record<FunctionRole, Partial<Record<DataTable, strin
   // Fetcher: topic lookup; Sequencer.readResolved, which tombstones expired holes and advances hwm.
   fetch: { topics: ['GetItem'], log: ['GetItem', 'Query', 'PutItem', 'UpdateItem'] },
   // topic-store: create/describe/list/delete/add partitions; new topics' heads via BatchWriteItem,
-  // added partitions' heads via conditional PutItem (never overwriting a live head).
-  admin: { topics: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Scan'], log: ['GetItem', 'Query', 'PutItem', 'BatchWriteItem'] },
+  // added partitions' heads via conditional PutItem (never overwriting a live head), deleted
+  // topics' heads retired via UpdateItem.
+  admin: { topics: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Scan'], log: ['GetItem', 'Query', 'PutItem', 'UpdateItem', 'BatchWriteItem'] },
   // GroupStore: conditional Puts and TransactWriteItems (Put, Delete, ConditionCheck), offsets by
   // Query, group list by Scan; polls read the log through the Fetcher's path.
   groups: {

@@ -5,16 +5,14 @@
 //   PORT=9000 npm start        another port (default 8787)
 //   QUEUE_AUTH_MODE=api-key npm start   require API keys (issue them with scripts/api-keys.ts)
 import { serve } from '@hono/node-server';
-import { Hono } from 'hono';
 import { parseArgs } from 'node:util';
 import { configFromEnv } from '../lib/config.ts';
 import { createStorage } from '../lib/storage.ts';
-import { createApp } from '../lambdas/http/app.ts';
 import { drainBackground } from '../lambdas/http/background.ts';
 import { createServices } from '../lambdas/http/services.ts';
 import { authModeFromEnv } from '../lambdas/http/auth.ts';
 import { API_KEYS_TABLE, apiKeysTableFromEnv } from '../lib/auth/api-keys.ts';
-import { rejectForeignOrigins } from './origin-guard.ts';
+import { createLocalApp } from './local-app.ts';
 import { ensureTable, provision } from './provision.ts';
 import { startLocalStack, type LocalStack } from './stack.ts';
 
@@ -33,9 +31,7 @@ try {
   await provision(storage);
   const authMode = authModeFromEnv(env);
   if (authMode === 'api-key') await ensureTable(storage, apiKeysTableFromEnv(env), API_KEYS_TABLE);
-  const app = new Hono();
-  app.use('*', rejectForeignOrigins(port));
-  app.route('/', createApp(createServices(storage)));
+  const app = createLocalApp(createServices(storage), port);
   const server = serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, (info) => {
     console.log(`queue API listening on http://127.0.0.1:${info.port} (${stack ? (values['in-memory'] ? 'in-memory' : `data in ${values['data-dir']}`) : 'external AWS endpoints'})`);
     // The key CLI talks to the same DynamoDB: QUEUE_DYNAMODB_ENDPOINT=<endpoint> npx tsx scripts/api-keys.ts create --name dev

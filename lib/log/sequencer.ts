@@ -127,9 +127,9 @@ export function newWriterToken(): string {
 
 // Named condition clauses. Each guards one timeline:
 const clauses = {
-  // T1 reads topic metadata → T2 deletes the topic (and its heads) → T1 reserves: T1 must fail,
-  // not recreate a head nobody can see.
-  partitionExists: 'attribute_exists(#next)',
+  // T1 reads topic metadata → T2 deletes the topic (retiring its heads) → T1 reserves: T1 must
+  // fail, not write into a log nobody can see.
+  partitionExists: 'attribute_exists(#next) AND attribute_not_exists(#deleted)',
   // W reserves [b, b+n) → W stalls → R finds the hole expired and tombstones b → W commits at b:
   // exactly one of the two puts at o = b succeeds, whichever order they land in.
   offsetUnclaimed: 'attribute_not_exists(#o)',
@@ -190,7 +190,7 @@ export class Sequencer {
         Key: { p: pk, o: HEAD_OFFSET },
         UpdateExpression: 'SET #resv = list_append(#resv, :mine) ADD #next :count, #seq :one',
         ConditionExpression: clauses.partitionExists,
-        ExpressionAttributeNames: { '#resv': 'resv', '#next': 'next', '#seq': 'seq' },
+        ExpressionAttributeNames: { '#resv': 'resv', '#next': 'next', '#seq': 'seq', '#deleted': 'deleted' },
         ExpressionAttributeValues: { ':mine': [[count, this.options.now(), token]], ':count': count, ':one': 1 },
         ReturnValues: 'ALL_NEW',
       })));
@@ -262,7 +262,7 @@ export class Sequencer {
       this.storage.ddb.send(new GetCommand({ TableName: this.table, Key: { p: pk, o: HEAD_OFFSET }, ConsistentRead: true })),
       withTail ? this.queryEntries(pk, Number.MAX_SAFE_INTEGER, TAIL_WINDOW, 'backward') : Promise.resolve([]),
     ]);
-    if (!headRes.Item) throw new PartitionLogMissingError(`partition log ${pk} does not exist`);
+    if (!headRes.Item || headRes.Item.deleted) throw new PartitionLogMissingError(`partition log ${pk} does not exist`);
     const head = headFromItem(headRes.Item);
     const tail = newestFirst.reverse();
     const windowReachesHwm = withTail && (newestFirst.length < TAIL_WINDOW || tail[0]!.base <= head.hwm);
@@ -331,7 +331,7 @@ export class Sequencer {
         Key: { p: pk, o: HEAD_OFFSET },
         UpdateExpression: `SET #hwm = :hwm REMOVE ${removals}`,
         ConditionExpression: `${clauses.partitionExists} AND ${clauses.hwmUnchanged}`,
-        ExpressionAttributeNames: { '#hwm': 'hwm', '#resv': 'resv', '#next': 'next' },
+        ExpressionAttributeNames: { '#hwm': 'hwm', '#resv': 'resv', '#next': 'next', '#deleted': 'deleted' },
         ExpressionAttributeValues: { ':hwm': last.base + last.count, ':expectedHwm': view.head.hwm },
       }));
       return true;

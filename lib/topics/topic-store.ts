@@ -71,31 +71,43 @@ export async function listTopics(storage: Storage): Promise<Topic[]> {
 }
 
 /**
- * Deletes the partition heads, then the topic item. Without its head a partition refuses every
+ * Retires the partition heads, then deletes the topic item. A retired head refuses every
  * reservation, so from the first step on no producer (even one with cached metadata) can start a
- * write; and a deletion that stops halfway is finished by calling it again, because the topic item
- * is still there. Index entries and segment objects stay behind for a garbage collector (not built
- * yet).
+ * write; a deletion that stops halfway is finished by calling it again, because the topic item is
+ * still there; and a retired head is never created again (see ensureHeads). Index entries, retired
+ * heads and segment objects stay behind for a garbage collector (not built yet).
  */
 export async function deleteTopic(storage: Storage, name: string): Promise<void> {
-  const topic = await getTopic(storage, name);
-  forgetCachedTopic(storage, name);
-  const heads = Array.from({ length: topic.partitions }, (_, p) => ({ DeleteRequest: { Key: { p: logPartitionKey(topic.topicId, p), o: HEAD_OFFSET } } }));
-  await batchWrite(storage, heads);
-  try {
-    await storage.ddb.send(new DeleteCommand({
-      TableName: storage.config.topicsTable,
-      Key: { name },
-      // A concurrent delete finished first, or the name now belongs to a re-created topic.
-      ConditionExpression: '#topicId = :topicId',
-      ExpressionAttributeNames: { '#topicId': 'topicId' },
-      ExpressionAttributeValues: { ':topicId': topic.topicId },
-    }));
-  } catch (err) {
-    if (err instanceof ConditionalCheckFailedException) throw new NotFoundError('UNKNOWN_TOPIC', `topic ${JSON.stringify(name)} was deleted concurrently`);
-    throw err;
+  for (let attempt = 0; attempt < MAX_DELETE_ATTEMPTS; attempt++) {
+    const topic = await getTopic(storage, name);
+    forgetCachedTopic(storage, name);
+    await forEachPartition(0, topic.partitions, (p) => storage.ddb.send(new UpdateCommand({
+      TableName: storage.config.logTable,
+      Key: { p: logPartitionKey(topic.topicId, p), o: HEAD_OFFSET },
+      UpdateExpression: 'SET #deleted = :true',
+      ExpressionAttributeNames: { '#deleted': 'deleted' },
+      ExpressionAttributeValues: { ':true': true },
+    })));
+    try {
+      await storage.ddb.send(new DeleteCommand({
+        TableName: storage.config.topicsTable,
+        Key: { name },
+        // Partitions added meanwhile have heads this pass did not retire: retire them too, then
+        // delete. A different topicId means the name belongs to a re-created topic: leave it be.
+        ConditionExpression: '#topicId = :topicId AND #partitions = :partitions',
+        ExpressionAttributeNames: { '#topicId': 'topicId', '#partitions': 'partitions' },
+        ExpressionAttributeValues: { ':topicId': topic.topicId, ':partitions': topic.partitions },
+      }));
+      return;
+    } catch (err) {
+      if (!(err instanceof ConditionalCheckFailedException)) throw err;
+      if ((await getTopic(storage, name)).topicId !== topic.topicId) throw new NotFoundError('UNKNOWN_TOPIC', `topic ${JSON.stringify(name)} was deleted concurrently`);
+    }
   }
+  throw new ConflictError('CONCURRENT_MODIFICATION', `topic ${JSON.stringify(name)} kept growing while being deleted; retry`);
 }
+
+const MAX_DELETE_ATTEMPTS = 5;
 
 /** Raises the partition count; Kafka never decreases it because keys would move. */
 export async function addPartitions(storage: Storage, name: string, count: number): Promise<Topic> {
@@ -132,20 +144,26 @@ export async function addPartitions(storage: Storage, name: string, count: numbe
  * offset 0 and re-issue committed offsets.
  */
 export async function ensureHeads(storage: Storage, topicId: string, from: number, to: number): Promise<void> {
-  const partitions = Array.from({ length: to - from }, (_, i) => from + i);
-  for (let i = 0; i < partitions.length; i += HEAD_WRITE_CONCURRENCY) {
-    await Promise.all(partitions.slice(i, i + HEAD_WRITE_CONCURRENCY).map(async (p) => {
-      try {
-        await retry(() => storage.ddb.send(new PutCommand({
-          TableName: storage.config.logTable,
-          Item: { p: logPartitionKey(topicId, p), ...emptyHead() },
-          ConditionExpression: 'attribute_not_exists(#p)',
-          ExpressionAttributeNames: { '#p': 'p' },
-        })));
-      } catch (err) {
-        if (!(err instanceof ConditionalCheckFailedException)) throw err;
-      }
-    }));
+  await forEachPartition(from, to, async (p) => {
+    try {
+      await storage.ddb.send(new PutCommand({
+        TableName: storage.config.logTable,
+        Item: { p: logPartitionKey(topicId, p), ...emptyHead() },
+        // Also false for a retired head: a deleted partition never comes back at offset 0.
+        ConditionExpression: 'attribute_not_exists(#p)',
+        ExpressionAttributeNames: { '#p': 'p' },
+      }));
+    } catch (err) {
+      if (!(err instanceof ConditionalCheckFailedException)) throw err;
+    }
+  });
+}
+
+/** Runs `write` (retrying transient faults) for partitions from..to-1, a bounded number at a time. */
+async function forEachPartition(from: number, to: number, write: (partition: number) => Promise<unknown>): Promise<void> {
+  for (let start = from; start < to; start += HEAD_WRITE_CONCURRENCY) {
+    const batch = Array.from({ length: Math.min(HEAD_WRITE_CONCURRENCY, to - start) }, (_, i) => start + i);
+    await Promise.all(batch.map((p) => retry(() => write(p))));
   }
 }
 
