@@ -10,13 +10,17 @@
 //   3. Start positions: acknowledged, else the committed offset of the topic incarnation the group
 //      records, else autoOffsetReset. A partition that changed owner therefore continues from the
 //      group's committed offset.
-//   4. Fetch committed records from all owned partitions, long-polling up to waitMs.
+//   4. Fetch committed records from all owned partitions, long-polling up to waitMs. Each fetch names
+//      the topic incarnation the group records (its topicId), never just the topic's name: a topic
+//      deleted and re-created meanwhile is a different log, and its offsets mean nothing here. Such a
+//      partition returns nothing, and the poll ends at once.
 //   5. Store the batch as the pending delivery; records of a partition the member lost meanwhile (or
 //      whose topic was re-created) are dropped, so a poll only ever returns records the stored
-//      delivery accounts for.
+//      delivery accounts for. A topic found replaced in step 3 or 4 is recorded in the same write
+//      (its metadata read consistently), which drops every position in the old incarnation.
 // Concurrent polls of one member (a retry after a client timeout) each write conditionally; only
 // the delivery stored last can be acknowledged, and acknowledging any other one means redelivery.
-import { NotFoundError, OffsetOutOfRangeError } from '../errors.ts';
+import { NotFoundError, OffsetOutOfRangeError, PartitionLogMissingError } from '../errors.ts';
 import type { FetchedRecord, Fetcher } from '../log/fetcher.ts';
 import { sleep } from '../retry.ts';
 import type { GroupCoordinator } from './coordinator.ts';
@@ -53,7 +57,12 @@ interface PartitionBatch {
   records: PolledRecord[];
   /** Where the next poll of this partition starts if all `records` are delivered. */
   next: number;
+  /** The recorded topic incarnation is gone (deleted, maybe re-created): nothing was read. */
+  gone?: boolean;
 }
+
+/** Where each partition starts; a partition whose recorded incarnation is gone has none. */
+type StartPositions = Record<TopicPartition, number | undefined>;
 
 export class Consumer {
   constructor(private readonly coordinator: GroupCoordinator, private readonly offsets: Offsets, private readonly fetcher: Fetcher) {}
@@ -69,33 +78,41 @@ export class Consumer {
     const member = group.members[memberId]!;
     const partitions = consumable(member);
 
+    const topicIds = topicIdsOf(group);
     const start = await this.startPositions(group, member, partitions);
-    const batches = await this.fetchAll(partitions, start, member, options);
+    const batches = await this.fetchAll(partitions, start, topicIds, member, options);
 
     const delivered = limitRecords(batches, options.maxRecords);
-    const positions = Object.fromEntries(delivered.filter((b) => b.next !== member.positions[b.tp]).map((b) => [b.tp, b.next]));
-    if (Object.keys(positions).length > 0) {
+    const positions = Object.fromEntries(delivered.filter((b) => !b.gone && b.next !== member.positions[b.tp]).map((b) => [b.tp, b.next]));
+    // A replaced topic must be recorded even when nothing was delivered: the write below refreshes
+    // the group's topic metadata (consistently, as the recorded topicId differs from the current one).
+    if (Object.keys(positions).length > 0 || batches.some((b) => b.gone)) {
       const delivery = { pollId, positions, commitOnAck: options.autoCommit };
-      group = await this.coordinator.apply(groupId, { type: 'delivered', memberId, delivery, topicIds: topicIdsOf(group) }, { ifAbsent: () => unknownMember(memberId), known: group });
+      group = await this.coordinator.apply(groupId, { type: 'delivered', memberId, delivery, topicIds }, { ifAbsent: () => unknownMember(memberId), known: group });
     }
     const stored = group.members[memberId]!.delivery;
     const records = delivered.filter((b) => stored?.pollId === pollId && stored.positions[b.tp] === b.next).flatMap((b) => b.records);
     return { ...assignmentOf(group, memberId), pollId, records };
   }
 
-  /** Acknowledged positions, else committed offsets (read only when some partition has no position), else autoOffsetReset. */
-  private async startPositions(group: Group, member: Member, partitions: TopicPartition[]): Promise<Record<TopicPartition, number>> {
+  /**
+   * Acknowledged positions, else committed offsets (read only when some partition has no position),
+   * else autoOffsetReset, resolved in the recorded incarnation (none if that is gone).
+   */
+  private async startPositions(group: Group, member: Member, partitions: TopicPartition[]): Promise<StartPositions> {
+    const topicIds = topicIdsOf(group);
     const unpositioned = partitions.filter((tp) => member.positions[tp] === undefined);
-    const committed = unpositioned.length > 0 ? await this.offsets.committedOffsets(group.groupId, topicIdsOf(group)) : new Map<TopicPartition, CommittedOffset>();
-    const start: Record<TopicPartition, number> = {};
+    const committed = unpositioned.length > 0 ? await this.offsets.committedOffsets(group.groupId, topicIds) : new Map<TopicPartition, CommittedOffset>();
+    const start: StartPositions = {};
     await Promise.all(partitions.map(async (tp) => {
-      start[tp] = member.positions[tp] ?? committed.get(tp)?.offset ?? (await this.offsets.resolve(...topicAndPartition(tp), member.autoOffsetReset));
+      const { topic, partition } = parseTopicPartition(tp);
+      start[tp] = member.positions[tp] ?? committed.get(tp)?.offset ?? (await whileTopicExists(this.offsets.resolve(topic, partition, member.autoOffsetReset, topicIds[topic])));
     }));
     return start;
   }
 
-  /** Fetches every partition (budget split evenly) until some records arrive or waitMs is over. */
-  private async fetchAll(partitions: TopicPartition[], start: Record<TopicPartition, number>, member: Member, options: PollOptions): Promise<PartitionBatch[]> {
+  /** Fetches every partition (budget split evenly) until some records arrive, a topic is found gone, or waitMs is over. */
+  private async fetchAll(partitions: TopicPartition[], start: StartPositions, topicIds: Record<string, string>, member: Member, options: PollOptions): Promise<PartitionBatch[]> {
     const budget = {
       maxRecords: Math.max(1, Math.ceil(options.maxRecords / Math.max(1, partitions.length))),
       maxBytes: Math.max(1, Math.floor(options.maxBytes / Math.max(1, partitions.length))),
@@ -103,35 +120,49 @@ export class Consumer {
     const deadline = Date.now() + options.waitMs;
     const positions = { ...start };
     for (let delay = 10; ; delay = Math.min(delay * 2, POLL_MAX_DELAY_MS)) {
-      const batches = await Promise.all(partitions.map((tp) => this.fetchPartition(tp, positions[tp]!, member, budget)));
+      const batches = await Promise.all(partitions.map((tp) => {
+        const offset = positions[tp];
+        return offset === undefined ? { tp, records: [], next: 0, gone: true } : this.fetchPartition(tp, topicIds, offset, member, budget);
+      }));
       const remaining = deadline - Date.now();
-      if (partitions.length === 0 || remaining <= 0 || batches.some((b) => b.records.length > 0)) return batches;
+      if (partitions.length === 0 || remaining <= 0 || batches.some((b) => b.records.length > 0 || b.gone)) return batches;
       for (const b of batches) positions[b.tp] = b.next;
       await sleep(Math.min(delay, remaining));
     }
   }
 
-  private async fetchPartition(tp: TopicPartition, offset: number, member: Member, budget: { maxRecords: number; maxBytes: number }): Promise<PartitionBatch> {
+  private async fetchPartition(tp: TopicPartition, topicIds: Record<string, string>, offset: number, member: Member, budget: { maxRecords: number; maxBytes: number }): Promise<PartitionBatch> {
     const { topic, partition } = parseTopicPartition(tp);
     try {
-      const result = await this.fetcher.fetch({ topic, partition, offset, ...budget, waitMs: 0 });
+      // By topicId: the fetcher refuses (after a consistent read) to read another incarnation.
+      const result = await this.fetcher.fetch({ topic, topicId: topicIds[topic], partition, offset, ...budget, waitMs: 0 });
       return { tp, records: result.records.map((r) => ({ ...r, topic })), next: result.nextOffset };
     } catch (err) {
       // A committed offset outside the log (e.g. a reset to a future offset): apply autoOffsetReset.
       if (err instanceof OffsetOutOfRangeError) {
         const next = member.autoOffsetReset === 'earliest' ? err.logStartOffset : err.highWatermark;
-        return next === offset ? { tp, records: [], next } : this.fetchPartition(tp, next, member, budget);
+        return next === offset ? { tp, records: [], next } : this.fetchPartition(tp, topicIds, next, member, budget);
       }
-      // The topic was deleted: nothing to read; the next heartbeat's target drops the partition.
-      if (err instanceof NotFoundError) return { tp, records: [], next: offset };
+      // The recorded incarnation was deleted (and maybe re-created): nothing to read from it.
+      if (isGone(err)) return { tp, records: [], next: offset, gone: true };
       throw err;
     }
   }
 }
 
-function topicAndPartition(tp: TopicPartition): [string, number] {
-  const { topic, partition } = parseTopicPartition(tp);
-  return [topic, partition];
+/** UNKNOWN_TOPIC (or UNKNOWN_PARTITION): the incarnation the group records has no such log any more. */
+function isGone(err: unknown): boolean {
+  return err instanceof PartitionLogMissingError || err instanceof NotFoundError;
+}
+
+/** The value, or undefined if the topic incarnation it was read from is gone. */
+async function whileTopicExists<T>(value: Promise<T>): Promise<T | undefined> {
+  try {
+    return await value;
+  } catch (err) {
+    if (isGone(err)) return undefined;
+    throw err;
+  }
 }
 
 /**

@@ -3,7 +3,7 @@
 // result conditionally. Every group operation goes through here.
 import { NotFoundError } from '../errors.ts';
 import type { Storage } from '../storage.ts';
-import { getTopicCached } from '../topics/topic-store.ts';
+import { forgetCachedTopic, getTopicCached, type Topic } from '../topics/topic-store.ts';
 import { GroupStore, type CommittedOffset } from './group-store.ts';
 import { DEFAULT_ASSIGNOR, newGroup, type Group, type TopicMeta } from './model.ts';
 import { transition, type GroupEvent } from './reconcile.ts';
@@ -41,7 +41,7 @@ export class GroupCoordinator {
     return this.store.mutate(groupId, async (current) => {
       const group = current ?? absent(groupId, event, options, this.now());
       const joining = event.type === 'join' ? event.join.topics : [];
-      const topics = await this.topicMetadata([...Object.values(group.members).flatMap((m) => m.topics), ...joining]);
+      const topics = await this.topicMetadata([...Object.values(group.members).flatMap((m) => m.topics), ...joining], group.topics);
       return { group: transition(group, event, { now: this.now(), topics }), offsets: options.offsets };
     }, options.known);
   }
@@ -51,18 +51,36 @@ export class GroupCoordinator {
     return transition(group, { type: 'touch' }, { now: this.now(), topics: group.topics });
   }
 
-  private async topicMetadata(names: string[]): Promise<Record<string, TopicMeta>> {
+  /**
+   * The current metadata of these topics; a deleted one is missing. The per-process cache answers
+   * only when it agrees with what the group records (`recorded`): a cache entry can be up to
+   * TOPIC_CACHE_TTL_MS old, so a topicId (or a smaller partition count) that differs from the
+   * recorded one may be a deleted incarnation this process still remembers. Then, as for a topic
+   * not recorded yet, only a consistent read decides what the group records.
+   */
+  private async topicMetadata(names: string[], recorded: Record<string, TopicMeta>): Promise<Record<string, TopicMeta>> {
     const metadata: Record<string, TopicMeta> = {};
     await Promise.all([...new Set(names)].map(async (name) => {
-      try {
-        const topic = await getTopicCached(this.storage, name);
-        metadata[name] = { topicId: topic.topicId, partitions: topic.partitions };
-      } catch (err) {
-        // A deleted topic simply has no partitions to assign.
-        if (!(err instanceof NotFoundError)) throw err;
+      const known = recorded[name];
+      // A cached count below the recorded one is stale (partitions are never removed): re-read.
+      let topic = await this.lookUp(name, () => getTopicCached(this.storage, name, known?.partitions ?? 0));
+      if (topic?.topicId !== known?.topicId) {
+        forgetCachedTopic(this.storage, name);
+        topic = await this.lookUp(name, () => getTopicCached(this.storage, name));
       }
+      if (topic) metadata[name] = { topicId: topic.topicId, partitions: topic.partitions };
     }));
     return metadata;
+  }
+
+  /** A deleted topic simply has no partitions to assign. */
+  private async lookUp(name: string, read: () => Promise<Topic>): Promise<Topic | undefined> {
+    try {
+      return await read();
+    } catch (err) {
+      if (err instanceof NotFoundError) return undefined;
+      throw err;
+    }
   }
 }
 

@@ -69,8 +69,10 @@ export class Membership {
     try {
       await this.offsets.commitAcknowledged(group, member, ack);
     } catch (err) {
-      // Fenced meanwhile: the partitions are someone else's now, and so is committing them.
-      if (!(err instanceof ConflictError)) throw err;
+      // Fenced meanwhile (it no longer owns the partitions, or it is gone): committing them is the
+      // next owner's business. A commit merely refused at an epoch its own heartbeat since moved on
+      // was already retried at the new one; a group that kept changing is worth retrying the leave.
+      if (!(err instanceof ConflictError) || err.code === 'CONCURRENT_MODIFICATION') throw err;
     }
     await this.coordinator.apply(groupId, { type: 'leave', memberId }, { ifAbsent: () => unknownMember(memberId), known: group });
   }

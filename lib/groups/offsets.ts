@@ -4,16 +4,19 @@
 // empty, as Kafka allows for standalone consumers and admin tools. Every offset is tagged with the
 // topicId of the log it is an offset into: after a topic is deleted and re-created, the old
 // offsets count as absent (see committedOffsets).
-import { InvalidRequestError, NotFoundError, OffsetOutOfRangeError } from '../errors.ts';
+import { ConflictError, InvalidRequestError, NotFoundError, OffsetOutOfRangeError } from '../errors.ts';
 import type { Fetcher } from '../log/fetcher.ts';
 import type { Sequencer } from '../log/sequencer.ts';
-import { getTopicCached } from '../topics/topic-store.ts';
+import { getTopic, getTopicCached, onTopicLogs, type Topic } from '../topics/topic-store.ts';
 import type { GroupCoordinator } from './coordinator.ts';
 import { MAX_OFFSETS_PER_COMMIT, type CommittedOffset, type Committer, type OffsetCommit, type TopicOffset } from './group-store.ts';
 import { parseTopicPartition, sortedTopicPartitions, topicPartition, type Group, type Member, type TopicPartition } from './model.ts';
 import { fencedMember, unknownMember } from './reconcile.ts';
 
 export type ResetTarget = 'earliest' | 'latest' | { timestamp: number } | { offset: number };
+
+/** How often an auto-commit is re-tried at the member's new epoch before giving up (CONCURRENT_MODIFICATION). */
+const ACKNOWLEDGED_COMMIT_ATTEMPTS = 5;
 
 export class Offsets {
   constructor(private readonly coordinator: GroupCoordinator, private readonly sequencer: Sequencer, private readonly fetcher: Fetcher) {}
@@ -24,7 +27,8 @@ export class Offsets {
 
   /** Commits as `member` (it must own every partition at that epoch), or standalone when omitted. */
   async commit(groupId: string, offsets: OffsetCommit[], member?: Committer): Promise<void> {
-    const tagged = await this.validate(offsets);
+    // Without a member nothing else ties the offsets to an incarnation: the tag is read consistently.
+    const tagged = await this.validate(offsets, { consistent: !member });
     if (!member) {
       const committedAt = this.coordinator.now();
       await this.coordinator.apply(groupId, { type: 'require-empty' }, { ifAbsent: 'create', offsets: tagged.map((o) => ({ ...o, committedAt })) });
@@ -37,6 +41,12 @@ export class Offsets {
    * Auto-commit, if `ack` acknowledges the member's pending delivery and its poll asked for it: the
    * positions after that batch, as offsets into the topic incarnations the group records (the ones
    * the positions were read from). Positions the client never confirmed are never committed.
+   *
+   * The member's epoch may move between the read of `group` and the commit without anything being
+   * wrong: its own heartbeat (from another thread of the client) can complete a revocation, or reach
+   * a new group epoch, meanwhile. So a refused commit is retried at the member's current epoch for as
+   * long as the member exists and still owns every partition of the batch; only then is the answer
+   * UNKNOWN_MEMBER_ID or FENCED_MEMBER_EPOCH.
    */
   async commitAcknowledged(group: Group, member: Member, ack: string | undefined): Promise<void> {
     const { delivery } = member;
@@ -46,9 +56,32 @@ export class Offsets {
       // Present: a delivery's positions are dropped in the same write that changes or removes the topic.
       return { topic, partition, offset, topicId: group.topics[topic]!.topicId };
     });
-    const committer = { memberId: member.memberId, memberEpoch: member.memberEpoch };
     for (let i = 0; i < offsets.length; i += MAX_OFFSETS_PER_COMMIT) {
-      await this.commitAsMember(group.groupId, committer, offsets.slice(i, i + MAX_OFFSETS_PER_COMMIT));
+      await this.commitAsOwner(group.groupId, member, offsets.slice(i, i + MAX_OFFSETS_PER_COMMIT));
+    }
+  }
+
+  /**
+   * Commits as the member at whatever epoch it has now, as long as it still owns the partitions: a
+   * refused commit re-reads the group and tries again (a few times) at the member's current epoch.
+   * Offsets into a topic incarnation the group no longer records are dropped on the way: their log
+   * is gone, and the transition that recorded the new one dropped the positions they came from.
+   */
+  private async commitAsOwner(groupId: string, member: Member, offsets: TopicOffset[]): Promise<void> {
+    let committer: Committer = { memberId: member.memberId, memberEpoch: member.memberEpoch };
+    let pending = offsets;
+    for (let attempt = 1; ; attempt++) {
+      if (pending.length === 0 || (await this.store.commitAsMember(groupId, committer, pending, this.coordinator.now()))) return;
+      const group = await this.store.read(groupId);
+      const current = group?.members[member.memberId];
+      if (!group || !current) throw unknownMember(member.memberId);
+      pending = pending.filter((o) => group.topics[o.topic]?.topicId === o.topicId);
+      const refusal = notOwned(committer, current, pending);
+      if (refusal) throw refusal;
+      if (attempt >= ACKNOWLEDGED_COMMIT_ATTEMPTS) {
+        throw new ConflictError('CONCURRENT_MODIFICATION', `group ${groupId} kept changing while member ${member.memberId} committed its acknowledged batch, which is not (fully) committed: retry with the same ack`);
+      }
+      committer = { memberId: member.memberId, memberEpoch: current.memberEpoch };
     }
   }
 
@@ -63,13 +96,14 @@ export class Offsets {
 
   /** Moves the committed offsets of a topic's partitions (all by default); the group must be empty. */
   async reset(groupId: string, topicName: string, partitions: number[] | undefined, to: ResetTarget): Promise<CommittedOffset[]> {
-    const topic = await getTopicCached(this.coordinator.storage, topicName);
+    // Consistent: the offsets are tagged with this incarnation, and resolved in its log.
+    const topic = await getTopic(this.coordinator.storage, topicName);
     const targets = partitions ?? Array.from({ length: topic.partitions }, (_, p) => p);
-    const tagged = await this.validate(targets.map((partition) => ({ topic: topicName, partition, offset: 0 })));
+    const tagged = await this.validate(targets.map((partition) => ({ topic: topicName, partition, offset: 0 })), { consistent: true, known: topic });
     const committedAt = this.coordinator.now();
     const offsets = await Promise.all(tagged.map(async (o): Promise<CommittedOffset> => ({
       ...o,
-      offset: await this.resolve(topicName, o.partition, to),
+      offset: await this.resolve(topicName, o.partition, to, o.topicId),
       committedAt,
     })));
     // Chunks of one transaction each: a reset of more than 99 partitions is not atomic (a member
@@ -80,9 +114,16 @@ export class Offsets {
     return offsets;
   }
 
-  /** The offset a reset target means for one partition, within [log start, high watermark]. */
-  async resolve(topic: string, partition: number, to: ResetTarget): Promise<number> {
-    const pk = await this.fetcher.partitionKey(topic, partition);
+  /**
+   * The offset a reset target means for one partition, within [log start, high watermark], in the
+   * incarnation `topicId` (when given; otherwise the current one). UNKNOWN_TOPIC if that is gone.
+   */
+  async resolve(topic: string, partition: number, to: ResetTarget, topicId?: string): Promise<number> {
+    const pk = await this.fetcher.partitionKey(topic, partition, topicId);
+    return onTopicLogs(this.coordinator.storage, topic, () => this.resolveIn(pk, topic, partition, to, topicId));
+  }
+
+  private async resolveIn(pk: string, topic: string, partition: number, to: ResetTarget, topicId: string | undefined): Promise<number> {
     const view = await this.sequencer.read(pk);
     const logStart = view.head.logStart;
     if (to === 'earliest') return logStart;
@@ -91,14 +132,14 @@ export class Offsets {
       if (to.offset < logStart || to.offset > view.highWatermark) throw new OffsetOutOfRangeError(to.offset, logStart, view.highWatermark);
       return to.offset;
     }
-    return this.offsetForTimestamp(pk, topic, partition, to.timestamp, logStart, view.highWatermark);
+    return this.offsetForTimestamp(pk, topic, topicId, partition, to.timestamp, logStart, view.highWatermark);
   }
 
   /**
    * The first offset whose record timestamp is at or after `timestamp` (the high watermark if none),
    * found through the batches' max timestamps: a linear walk of the index, fine for an admin call.
    */
-  private async offsetForTimestamp(pk: string, topic: string, partition: number, timestamp: number, logStart: number, highWatermark: number): Promise<number> {
+  private async offsetForTimestamp(pk: string, topic: string, topicId: string | undefined, partition: number, timestamp: number, logStart: number, highWatermark: number): Promise<number> {
     for (let from = logStart; from < highWatermark;) {
       const entries = await this.sequencer.queryEntries(pk, from, 100);
       const last = entries.at(-1);
@@ -106,7 +147,7 @@ export class Offsets {
       for (const entry of entries) {
         if (entry.base >= highWatermark) return highWatermark;
         if (entry.kind !== 'data' || entry.maxTimestamp < timestamp) continue;
-        const { records } = await this.fetcher.fetch({ topic, partition, offset: Math.max(entry.base, logStart), maxRecords: entry.count, maxBytes: Number.MAX_SAFE_INTEGER, waitMs: 0 });
+        const { records } = await this.fetcher.fetch({ topic, topicId, partition, offset: Math.max(entry.base, logStart), maxRecords: entry.count, maxBytes: Number.MAX_SAFE_INTEGER, waitMs: 0 });
         const match = records.find((r) => r.timestamp >= timestamp);
         if (match) return match.offset;
       }
@@ -115,16 +156,27 @@ export class Offsets {
     return highWatermark;
   }
 
-  /** Checks the partitions exist and tags each offset with its topic's current topicId. */
-  private async validate(offsets: OffsetCommit[]): Promise<TopicOffset[]> {
+  /**
+   * Checks the partitions exist and tags each offset with its topic's current topicId: from the
+   * process's topic cache, or (`consistent`) from one consistent read per topic, which a cache that
+   * still holds a deleted incarnation cannot mislead. `known` is a topic just read consistently.
+   */
+  private async validate(offsets: OffsetCommit[], options: { consistent: boolean; known?: Topic }): Promise<TopicOffset[]> {
     const seen = new Set<string>();
     for (const o of offsets) {
       const tp = topicPartition(o.topic, o.partition);
       if (seen.has(tp)) throw new InvalidRequestError('DUPLICATE_PARTITION', `partition ${tp} appears more than once`);
       seen.add(tp);
     }
+    const consistent = new Map<string, Promise<Topic>>();
+    if (options.known) consistent.set(options.known.name, Promise.resolve(options.known));
+    const topicOf = (o: OffsetCommit): Promise<Topic> => {
+      if (!options.consistent) return getTopicCached(this.coordinator.storage, o.topic, o.partition + 1);
+      if (!consistent.has(o.topic)) consistent.set(o.topic, getTopic(this.coordinator.storage, o.topic));
+      return consistent.get(o.topic)!;
+    };
     return Promise.all(offsets.map(async (o) => {
-      const topic = await getTopicCached(this.coordinator.storage, o.topic, o.partition + 1);
+      const topic = await topicOf(o);
       if (o.partition >= topic.partitions) {
         throw new NotFoundError('UNKNOWN_PARTITION', `partition ${o.partition} does not exist: topic ${JSON.stringify(o.topic)} has partitions 0 to ${topic.partitions - 1}`);
       }
@@ -136,13 +188,22 @@ export class Offsets {
     if (!(await this.store.commitAsMember(groupId, member, offsets, this.coordinator.now()))) throw await this.whyRejected(groupId, member, offsets);
   }
 
-  /** Reads the group to say why a member's commit was refused (nothing was written). */
+  /**
+   * Reads the group to say why a member's commit was refused (nothing was written). An explicit
+   * commit names its epoch, so an epoch that moved on is fenced, as in Kafka.
+   */
   private async whyRejected(groupId: string, member: Committer, offsets: OffsetCommit[]): Promise<Error> {
     const current = (await this.store.read(groupId))?.members[member.memberId];
     if (!current) return unknownMember(member.memberId);
     if (current.memberEpoch !== member.memberEpoch) return fencedMember(member.memberId, member.memberEpoch, current.memberEpoch);
-    const owned = new Set(current.assigned);
-    const foreign = sortedTopicPartitions(offsets.map((o) => topicPartition(o.topic, o.partition)).filter((tp) => !owned.has(tp)));
-    return fencedMember(member.memberId, member.memberEpoch, current.memberEpoch, `does not own ${foreign.join(', ')}`);
+    return notOwned(member, current, offsets) ?? fencedMember(member.memberId, member.memberEpoch, current.memberEpoch, 'the group changed during the commit');
   }
+}
+
+/** FENCED_MEMBER_EPOCH naming the partitions `current` does not own, if any. */
+function notOwned(committer: Committer, current: Member, offsets: OffsetCommit[]): Error | undefined {
+  const owned = new Set(current.assigned);
+  const foreign = sortedTopicPartitions(offsets.map((o) => topicPartition(o.topic, o.partition)).filter((tp) => !owned.has(tp)));
+  if (foreign.length === 0) return undefined;
+  return fencedMember(committer.memberId, committer.memberEpoch, current.memberEpoch, `does not own ${foreign.join(', ')}`);
 }

@@ -11,6 +11,8 @@
 //     takes free partitions, so no partition is ever owned by two members.
 //   - Member positions follow ownership and topic incarnations: they are dropped with a partition
 //     the member releases, and with a topic whose recorded topicId changes.
+//   - `ctx.topics` is trusted as given: the coordinator reads a topic consistently before it can
+//     differ from what the group records, so a stale cache never changes a recorded topicId.
 import { ConflictError } from '../errors.ts';
 import { ASSIGNORS } from './assignors/assignor.ts';
 import { parseTopicPartition, sortedTopicPartitions, type AssignorName, type AutoOffsetReset, type Delivery, type Group, type GroupStateName, type Member, type TopicMeta, type TopicPartition } from './model.ts';
@@ -106,7 +108,9 @@ export function transition(current: Group, event: GroupEvent, ctx: TransitionCon
         const { topic } = parseTopicPartition(tp);
         return event.topicIds[topic] !== undefined && group.topics[topic]?.topicId === event.topicIds[topic];
       });
-      actor.delivery = { ...event.delivery, positions: Object.fromEntries(positions) };
+      // Nothing left to acknowledge (say, the only topic polled was found replaced): no delivery.
+      if (positions.length > 0) actor.delivery = { ...event.delivery, positions: Object.fromEntries(positions) };
+      else delete actor.delivery;
       break;
     }
     case 'require-empty': {

@@ -1,10 +1,16 @@
 // Helpers of the consumer-group tests: an app on an isolated storage with a settable clock, and
 // members that follow the protocol (report what they own, use the latest epoch).
+import { randomUUID } from 'node:crypto';
+import { DeleteCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { expect } from 'vitest';
 import { createApp } from '../../lambdas/http/app.ts';
 import { createServices } from '../../lambdas/http/services.ts';
-import { GroupStore } from '../../lib/groups/group-store.ts';
+import { GROUP_ITEM_KEY, GroupStore } from '../../lib/groups/group-store.ts';
+import { HEAD_OFFSET, logPartitionKey } from '../../lib/log/keys.ts';
+import type { Storage } from '../../lib/storage.ts';
+import { ensureHeads, getTopic, type Topic } from '../../lib/topics/topic-store.ts';
 import { Api, type Reply } from '../api/client.ts';
+import { withDynamoFaults } from '../support/faults.ts';
 import { testStorage } from '../support/stack.ts';
 
 export interface Assignment {
@@ -46,6 +52,23 @@ export class GroupApi extends Api {
   async committed(group: string): Promise<Record<string, number | null>> {
     const described = await this.describeGroup(group);
     return Object.fromEntries(described.offsets.map((o: any) => [`${o.topic}:${o.partition}`, o.committedOffset]));
+  }
+
+  /**
+   * The same API on the same tables and clock (this one's: advance it here), where `hook` runs once, just before the first
+   * DynamoDB command `matches` accepts is sent: another request lands in the middle of this one.
+   */
+  interleaved(matches: (command: DynamoCommand) => boolean, hook: () => Promise<unknown>): { api: GroupApi; fired: () => boolean } {
+    let fired = false;
+    const storage = withDynamoFaults(this.storage, async (command) => {
+      if (!fired && matches(command)) {
+        fired = true;
+        await hook();
+      }
+      return undefined;
+    });
+    const services = createServices(storage, {}, { now: () => this.time });
+    return { api: new GroupApi(createApp(services), services), fired: () => fired };
   }
 
   /** Fails if two members of the stored group own one partition. */
@@ -99,10 +122,45 @@ export class Member {
     return this.api.call('POST', `/v1/groups/${this.group}/offsets`, { memberId: this.id, memberEpoch, offsets });
   }
 
+  /** This member as seen through another API instance (same member id, epoch and last pollId). */
+  via(api: GroupApi): Member {
+    const other = new Member(api, this.group, this.last);
+    other.pollId = this.pollId;
+    return other;
+  }
+
   leave(): Promise<Reply> {
     const ack = this.pollId ? `?ack=${this.pollId}` : '';
     return this.api.call('DELETE', `/v1/groups/${this.group}/members/${this.id}${ack}`);
   }
+}
+
+type DynamoCommand = Parameters<Parameters<typeof withDynamoFaults>[1]>[0];
+
+/** A member commit: the transaction whose first item checks the member's epoch on the group item. */
+export function isMemberCommit(command: DynamoCommand): boolean {
+  const items = command.input.TransactItems as Array<Record<string, any>> | undefined;
+  return command.constructor.name === 'TransactWriteCommand' && items?.[0]?.ConditionCheck?.Key?.k === GROUP_ITEM_KEY && String(items[0]!.ConditionCheck.ConditionExpression).includes('memberEpoch');
+}
+
+/** A conditional Put of a group item (any membership change, a poll's start or its batch). */
+export function isGroupPut(command: DynamoCommand): boolean {
+  return command.constructor.name === 'PutCommand' && (command.input.Item as Record<string, unknown> | undefined)?.k === GROUP_ITEM_KEY;
+}
+
+/**
+ * Deletes a topic and re-creates it under a new topicId the way another process would: straight in
+ * the tables, so this process's topic cache (getTopicCached) still holds the old incarnation.
+ */
+export async function recreateBehindCache(storage: Storage, name: string): Promise<Topic> {
+  const old = await getTopic(storage, name);
+  for (let p = 0; p < old.partitions; p++) {
+    await storage.ddb.send(new DeleteCommand({ TableName: storage.config.logTable, Key: { p: logPartitionKey(old.topicId, p), o: HEAD_OFFSET } }));
+  }
+  const topic: Topic = { ...old, topicId: randomUUID(), createdAt: Date.now() };
+  await ensureHeads(storage, topic.topicId, 0, topic.partitions);
+  await storage.ddb.send(new PutCommand({ TableName: storage.config.topicsTable, Item: topic }));
+  return topic;
 }
 
 export async function startGroupApi(): Promise<GroupApi> {
