@@ -2,7 +2,8 @@
 // verify on every request, so lookups are cached briefly per process: a revoked or rotated-out key
 // stops working within `cacheTtlMs` everywhere.
 import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, GetCommand, PutCommand, ScanCommand, TransactWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, TransactWriteCommand, paginateScan, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { allItems } from '../aws/pages.ts';
 import { NotFoundError } from '../errors.ts';
 import { apiKeyId, apiKeyMatches, issueApiKey } from './api-keys.ts';
 
@@ -82,13 +83,7 @@ export class ApiKeyStore {
   }
 
   async list(): Promise<ApiKeyInfo[]> {
-    const keys: ApiKeyInfo[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.ddb.send(new ScanCommand({ TableName: this.table, ExclusiveStartKey: startKey, ProjectionExpression: 'id, #name, createdAt, expiresAt', ExpressionAttributeNames: { '#name': 'name' } }));
-      keys.push(...((page.Items ?? []) as ApiKeyInfo[]));
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
+    const keys = await allItems<ApiKeyInfo>(paginateScan({ client: this.ddb }, { TableName: this.table, ProjectionExpression: 'id, #name, createdAt, expiresAt', ExpressionAttributeNames: { '#name': 'name' } }));
     return keys.sort((a, b) => a.createdAt - b.createdAt);
   }
 

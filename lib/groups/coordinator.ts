@@ -63,10 +63,10 @@ export class GroupCoordinator {
     await Promise.all([...new Set(names)].map(async (name) => {
       const known = recorded[name];
       // A cached count below the recorded one is stale (partitions are never removed): re-read.
-      let topic = await this.lookUp(name, () => getTopicCached(this.storage, name, known?.partitions ?? 0));
+      let topic = await this.lookUp(() => getTopicCached(this.storage, name, known?.partitions ?? 0));
       if (topic?.topicId !== known?.topicId) {
         forgetCachedTopic(this.storage, name);
-        topic = await this.lookUp(name, () => getTopicCached(this.storage, name));
+        topic = await this.lookUp(() => getTopicCached(this.storage, name));
       }
       if (topic) metadata[name] = { topicId: topic.topicId, partitions: topic.partitions };
     }));
@@ -74,7 +74,7 @@ export class GroupCoordinator {
   }
 
   /** A deleted topic simply has no partitions to assign. */
-  private async lookUp(name: string, read: () => Promise<Topic>): Promise<Topic | undefined> {
+  private async lookUp(read: () => Promise<Topic>): Promise<Topic | undefined> {
     try {
       return await read();
     } catch (err) {

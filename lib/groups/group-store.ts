@@ -8,7 +8,8 @@
 // rejected commit writes nothing. Heartbeats never touch offset items, commits never bump version.
 import { randomUUID } from 'node:crypto';
 import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, GetCommand, PutCommand, QueryCommand, ScanCommand, TransactWriteCommand, type PutCommandInput } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand, TransactWriteCommand, paginateQuery, paginateScan, type PutCommandInput } from '@aws-sdk/lib-dynamodb';
+import { allItems, byCodeUnits } from '../aws/pages.ts';
 import { ConflictError, NotFoundError } from '../errors.ts';
 import { retry } from '../retry.ts';
 import type { Storage } from '../storage.ts';
@@ -158,38 +159,24 @@ export class GroupStore {
   }
 
   async readOffsets(groupId: string): Promise<CommittedOffset[]> {
-    const offsets: CommittedOffset[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.storage.ddb.send(new QueryCommand({
-        TableName: this.table,
-        KeyConditionExpression: '#g = :g AND begins_with(#k, :prefix)',
-        ExpressionAttributeNames: { '#g': 'g', '#k': 'k' },
-        ExpressionAttributeValues: { ':g': groupId, ':prefix': OFFSET_KEY_PREFIX },
-        ConsistentRead: true,
-        ExclusiveStartKey: startKey,
-      }));
-      offsets.push(...(page.Items ?? []).map(offsetFromItem));
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
-    return offsets;
+    const items = await allItems(paginateQuery({ client: this.storage.ddb }, {
+      TableName: this.table,
+      KeyConditionExpression: '#g = :g AND begins_with(#k, :prefix)',
+      ExpressionAttributeNames: { '#g': 'g', '#k': 'k' },
+      ExpressionAttributeValues: { ':g': groupId, ':prefix': OFFSET_KEY_PREFIX },
+      ConsistentRead: true,
+    }));
+    return items.map(offsetFromItem);
   }
 
   async list(): Promise<Group[]> {
-    const groups: Group[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.storage.ddb.send(new ScanCommand({
-        TableName: this.table,
-        FilterExpression: '#k = :group',
-        ExpressionAttributeNames: { '#k': 'k' },
-        ExpressionAttributeValues: { ':group': GROUP_ITEM_KEY },
-        ExclusiveStartKey: startKey,
-      }));
-      groups.push(...(page.Items ?? []).map(groupFromItem).filter((g) => !g.deleting));
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
-    return groups.sort((a, b) => a.groupId.localeCompare(b.groupId));
+    const items = await allItems(paginateScan({ client: this.storage.ddb }, {
+      TableName: this.table,
+      FilterExpression: '#k = :group',
+      ExpressionAttributeNames: { '#k': 'k' },
+      ExpressionAttributeValues: { ':group': GROUP_ITEM_KEY },
+    }));
+    return items.map(groupFromItem).filter((g) => !g.deleting).sort((a, b) => byCodeUnits(a.groupId, b.groupId));
   }
 
   /** Deletes offsets, then the group item, while the group still is the one marked for deletion. */

@@ -2,7 +2,8 @@
 // each partition's log lives under "<topicId>/<partition>", so deleting and re-creating a name gives
 // an empty log, never the old records.
 import { randomUUID } from 'node:crypto';
-import { BatchWriteCommand, DeleteCommand, GetCommand, PutCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, DeleteCommand, GetCommand, PutCommand, UpdateCommand, paginateScan } from '@aws-sdk/lib-dynamodb';
+import { allItems, byCodeUnits } from '../aws/pages.ts';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { ConflictError, InvalidRequestError, NotFoundError, PartitionLogMissingError } from '../errors.ts';
 import { retry, sleep } from '../retry.ts';
@@ -58,16 +59,10 @@ export async function getTopic(storage: Storage, name: string): Promise<Topic> {
   return res.Item as Topic;
 }
 
-/** All topics in UTF-16 code-unit order: the same everywhere, unlike localeCompare (ICU and locale). */
+/** All topics, by name in code-unit order. */
 export async function listTopics(storage: Storage): Promise<Topic[]> {
-  const topics: Topic[] = [];
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const page = await storage.ddb.send(new ScanCommand({ TableName: storage.config.topicsTable, ExclusiveStartKey: startKey, ConsistentRead: true }));
-    topics.push(...((page.Items ?? []) as Topic[]));
-    startKey = page.LastEvaluatedKey;
-  } while (startKey);
-  return topics.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const topics = await allItems<Topic>(paginateScan({ client: storage.ddb }, { TableName: storage.config.topicsTable, ConsistentRead: true }));
+  return topics.sort((a, b) => byCodeUnits(a.name, b.name));
 }
 
 /**
