@@ -72,3 +72,18 @@ export class InvariantViolationError extends QueueError {
   readonly status = 500;
   readonly code = 'INVARIANT_VIOLATION';
 }
+
+/** A partition leader's conditional write found a newer leader epoch: it was fenced and changed nothing. */
+export class LeaderFencedError extends QueueError {
+  readonly status = 409;
+  readonly code = 'LEADER_FENCED';
+}
+
+/**
+ * An object the index pointed at was deleted before it was read: compacted into a segment (and the
+ * intake object dropped), or expired. Readers re-read the partition state and follow the offsets.
+ */
+export class ObjectGoneError extends QueueError {
+  readonly status = 503;
+  readonly code = 'OBJECT_GONE';
+}

@@ -18,6 +18,16 @@ export const createTopicBody = z.strictObject({
 
 export const addPartitionsBody = z.strictObject({ count: z.number() });
 
+/** Kafka's IncrementalAlterConfigs: a value sets a key, null restores its default. */
+export const alterConfigBody = z.strictObject({ config: z.record(z.string(), z.unknown()) });
+
+/** Kafka's DeleteRecords: per partition, the new log start; -1 means the high watermark. */
+export const deleteRecordsBody = z.strictObject({
+  partitions: z.array(z.strictObject({ partition: z.number().int().nonnegative().max(1_000_000), offset: z.number().int().min(-1).max(Number.MAX_SAFE_INTEGER) }))
+    .min(1, 'at least one partition is required')
+    .refine((ps) => new Set(ps.map((p) => p.partition)).size === ps.length, 'each partition may appear once'),
+});
+
 export const produceBody = z.strictObject({
   records: z.array(z.strictObject({
     key: z.string().nullable().optional(),
@@ -43,3 +53,8 @@ export const fetchQuery = z.strictObject({
 });
 
 export const partitionParam = intParam('partition', 0, 1_000_000);
+
+/** Kafka's ListOffsets: a millisecond timestamp, or earliest / latest. */
+export const offsetsQuery = z.strictObject({
+  timestamp: z.union([z.enum(['earliest', 'latest']), intParam('timestamp', 0, Number.MAX_SAFE_INTEGER)]),
+});

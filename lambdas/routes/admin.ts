@@ -1,8 +1,11 @@
-// Topic administration: create, list, describe, delete, add partitions.
+// Topic administration: create, list, describe, delete, add partitions, alter config, delete records.
 import { Hono } from 'hono';
-import { addPartitions, createTopic, deleteTopic, getTopic, listTopics } from '../../lib/topics/topic-store.ts';
+import { NotFoundError } from '../../lib/errors.ts';
+import { deleteRecords } from '../../lib/lifecycle/delete-records.ts';
+import { addPartitions, alterTopicConfig, createTopic, deleteTopic, getTopic, listTopics, onTopicLogs } from '../../lib/topics/topic-store.ts';
 import { logPartitionKey } from '../../lib/log/keys.ts';
-import { addPartitionsBody, createTopicBody } from '../http/schemas.ts';
+import { partitionStats } from '../../lib/log/partition-stats.ts';
+import { addPartitionsBody, alterConfigBody, createTopicBody, deleteRecordsBody } from '../http/schemas.ts';
 import { jsonBody } from '../http/request.ts';
 import type { Services } from '../http/services.ts';
 
@@ -22,11 +25,27 @@ export function adminRoutes({ storage, sequencer }: Pick<Services, 'storage' | '
 
   app.get('/v1/topics/:topic', async (c) => {
     const topic = await getTopic(storage, c.req.param('topic'));
-    const partitions = await Promise.all(Array.from({ length: topic.partitions }, async (_, partition) => {
-      const view = await sequencer.read(logPartitionKey(topic.topicId, partition));
-      return { partition, logStartOffset: view.head.logStart, highWatermark: view.highWatermark };
-    }));
+    const partitions = await Promise.all(Array.from({ length: topic.partitions }, (_, partition) => partitionStats(storage, sequencer, logPartitionKey(topic.topicId, partition), partition)));
     return c.json({ name: topic.name, partitions, config: topic.config });
+  });
+
+  app.patch('/v1/topics/:topic/config', async (c) => {
+    const { config } = await jsonBody(c, alterConfigBody);
+    const topic = await alterTopicConfig(storage, c.req.param('topic'), config);
+    return c.json({ name: topic.name, config: topic.config });
+  });
+
+  app.post('/v1/topics/:topic/delete-records', async (c) => {
+    const { partitions } = await jsonBody(c, deleteRecordsBody);
+    const name = c.req.param('topic');
+    const topic = await getTopic(storage, name);
+    const unknown = partitions.find((p) => p.partition >= topic.partitions);
+    if (unknown) throw new NotFoundError('UNKNOWN_PARTITION', `partition ${unknown.partition} does not exist: topic ${JSON.stringify(name)} has partitions 0 to ${topic.partitions - 1}`);
+    const results = await onTopicLogs(storage, name, () => Promise.all(partitions.map(async ({ partition, offset }) => ({
+      partition,
+      logStartOffset: await deleteRecords(storage, sequencer, logPartitionKey(topic.topicId, partition), offset === -1 ? undefined : offset),
+    }))));
+    return c.json({ partitions: results });
   });
 
   app.delete('/v1/topics/:topic', async (c) => {

@@ -2,7 +2,7 @@
 import { Hono } from 'hono';
 import { InvalidRequestError } from '../../lib/errors.ts';
 import { recordJson } from '../http/encoding.ts';
-import { fetchQuery, partitionParam } from '../http/schemas.ts';
+import { fetchQuery, offsetsQuery, partitionParam } from '../http/schemas.ts';
 import { parseWith } from '../http/request.ts';
 import type { Services } from '../http/services.ts';
 
@@ -31,6 +31,12 @@ export function fetchRoutes({ fetcher }: Pick<Services, 'fetcher'>): Hono {
       logStartOffset: result.logStartOffset,
       gaps: result.gaps,
     });
+  });
+
+  app.get('/v1/topics/:topic/partitions/:partition/offsets', async (c) => {
+    const partition = parseWith(partitionParam, c.req.param('partition'), 'path parameter partition');
+    const { timestamp } = parseWith(offsetsQuery, c.req.query(), 'query');
+    return c.json(await fetcher.listOffset(c.req.param('topic'), partition, timestamp));
   });
 
   return app;

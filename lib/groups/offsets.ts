@@ -125,7 +125,7 @@ export class Offsets {
 
   private async resolveIn(pk: string, topic: string, partition: number, to: ResetTarget, topicId: string | undefined): Promise<number> {
     const view = await this.sequencer.read(pk);
-    const logStart = view.head.logStart;
+    const logStart = view.state.logStart;
     if (to === 'earliest') return logStart;
     if (to === 'latest') return view.highWatermark;
     if ('offset' in to) {

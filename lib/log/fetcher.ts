@@ -1,12 +1,16 @@
 // The read path: find the committed entries covering the requested offsets, range-GET only their
 // batches (in parallel), verify CRCs, and never return anything at or past the high watermark.
-import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { paginateQuery } from '@aws-sdk/lib-dynamodb';
+import { decodeFrames, decodeLogIndex, rangeForOffset, rangeForTimestamp, type ByteRange, type LogIndexEntry } from '../codec/log-segment.ts';
 import { decodeBatch, type RecordHeader } from '../codec/segment.ts';
-import { CorruptDataError, InvariantViolationError, NotFoundError, OffsetOutOfRangeError } from '../errors.ts';
-import { retry, sleep } from '../retry.ts';
+import { CorruptDataError, InvariantViolationError, NotFoundError, ObjectGoneError, OffsetOutOfRangeError } from '../errors.ts';
+import { sleep } from '../retry.ts';
+import { SizedCache } from '../sized-cache.ts';
 import type { Storage } from '../storage.ts';
 import { forgetCachedTopic, getTopicCached, onTopicLogs } from '../topics/topic-store.ts';
-import { logPartitionKey } from './keys.ts';
+import { logPartitionKey, segmentsPartitionKey } from './keys.ts';
+import { getRange } from './objects.ts';
+import { segmentFromItem, segmentsAfter, type SegmentItem } from './segment-index.ts';
 import type { DataEntry, IndexEntry, PartitionView, Sequencer } from './sequencer.ts';
 
 export interface FetchRequest {
@@ -32,6 +36,15 @@ export interface FetchedRecord {
   headers: RecordHeader[];
 }
 
+/** What ListOffsets looks up: the log's ends, or a millisecond timestamp. */
+export type OffsetSpec = 'earliest' | 'latest' | number;
+
+export interface ListedOffset {
+  offset: number;
+  /** The record's timestamp when looked up by timestamp and found; null otherwise. */
+  timestamp: number | null;
+}
+
 export interface FetchResult {
   records: FetchedRecord[];
   /** The offset to fetch next: past the last record returned and past any gap crossed. */
@@ -44,6 +57,16 @@ export interface FetchResult {
 
 /** Index entries read per fetch at most: bounds the parallel GET fan-out of one request. */
 const MAX_ENTRIES_PER_FETCH = 64;
+/** Segments one fetch reads at most (each is usually far larger than a page). */
+const SEGMENTS_PER_FETCH = 4;
+/** Times a read follows offsets that compaction or retention moved under it before giving up. */
+const MAX_RELOCATIONS = 4;
+/** One ranged GET of a segment reads at most this much beyond the indexed range. */
+const MAX_SEGMENT_READ_BYTES = 8 << 20;
+/** Read a little past the page's byte budget so the frame that crosses it arrives whole. */
+const FRAME_READ_SLACK = 64 << 10;
+/** Bytes of segment indexes one process keeps. */
+const INDEX_CACHE_BYTES = 16 << 20;
 const POLL_MAX_DELAY_MS = 200;
 
 export function recordSize(r: { key: Uint8Array | null; value: Uint8Array | null; headers: RecordHeader[] }): number {
@@ -53,6 +76,8 @@ export function recordSize(r: { key: Uint8Array | null; value: Uint8Array | null
 }
 
 export class Fetcher {
+  private readonly indexes = new SizedCache<LogIndexEntry[]>(INDEX_CACHE_BYTES);
+
   constructor(private readonly storage: Storage, private readonly sequencer: Sequencer) {}
 
   async partitionKey(topicName: string, partition: number, topicId?: string): Promise<string> {
@@ -82,7 +107,7 @@ export class Fetcher {
       // Later rounds of a long-poll only watch the high watermark; the entries come with it anyway.
       view = await this.sequencer.readResolved(pk, undefined, { withTail: first });
       const { highWatermark } = view;
-      const logStartOffset = view.head.logStart;
+      const logStartOffset = view.state.logStart;
       if (req.offset < logStartOffset || req.offset > highWatermark) throw new OffsetOutOfRangeError(req.offset, logStartOffset, highWatermark);
       if (req.offset < highWatermark) break;
       const remaining = deadline - Date.now();
@@ -92,28 +117,162 @@ export class Fetcher {
     return this.readCommitted(pk, req, view);
   }
 
+  /**
+   * Reads from wherever the offsets live: segments below the state's `segmentsEnd`, index entries
+   * (and their intake objects) above it. Compaction and retention move offsets from entries into
+   * segments, and out of the log, while we read: an entry found missing or an object found deleted
+   * is followed by reading the state again, and is an error only if nothing moved.
+   */
   private async readCommitted(pk: string, req: FetchRequest, view: PartitionView): Promise<FetchResult> {
-    const entries = selectEntries(await this.entriesFrom(pk, req.offset, view, req.maxRecords), req);
-    const batches = await Promise.all(entries.map((e) => (e.kind === 'data' ? this.readBatch(e) : Promise.resolve([]))));
-    const result: FetchResult = { records: [], nextOffset: req.offset, highWatermark: view.highWatermark, logStartOffset: view.head.logStart, gaps: [] };
-    let bytes = 0;
-    for (const [i, entry] of entries.entries()) {
-      if (entry.kind === 'gap') {
-        result.gaps.push({ startOffset: Math.max(entry.base, req.offset), endOffset: entry.base + entry.count });
-        result.nextOffset = entry.base + entry.count;
-        continue;
-      }
-      for (const record of batches[i]!) {
-        if (record.offset < req.offset) continue;
-        const size = recordSize(record);
-        // Like Kafka, the first record is returned even when it alone exceeds maxBytes.
-        if (result.records.length >= req.maxRecords || (result.records.length > 0 && bytes + size > req.maxBytes)) return result;
-        result.records.push({ ...record, partition: req.partition });
-        bytes += size;
-        result.nextOffset = record.offset + 1;
+    return this.relocating(pk, async (current) => {
+      if (req.offset < current.state.logStart) throw new OffsetOutOfRangeError(req.offset, current.state.logStart, current.highWatermark);
+      const page = new Page(req, current);
+      if (req.offset < current.state.segmentsEnd) await this.readSegments(pk, req.offset, page);
+      else await this.readEntries(pk, req, current, page);
+      return page.result;
+    }, view);
+  }
+
+  /**
+   * Runs `read` on the partition's view. Compaction and retention move offsets from entries into
+   * segments, and out of the log, while we read: an entry found missing or an object found
+   * deleted is followed by reading the state again, and is an error only if nothing moved.
+   */
+  private async relocating<T>(pk: string, read: (view: PartitionView) => Promise<T>, known?: PartitionView): Promise<T> {
+    let view = known ?? (await this.sequencer.read(pk));
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await read(view);
+      } catch (err) {
+        if (!(err instanceof InvariantViolationError || err instanceof ObjectGoneError) || attempt >= MAX_RELOCATIONS) throw err;
+        const before = view.state;
+        view = await this.sequencer.read(pk);
+        if (view.state.segmentsEnd === before.segmentsEnd && view.state.logStart === before.logStart) throw err;
       }
     }
-    return result;
+  }
+
+  private async readEntries(pk: string, req: FetchRequest, view: PartitionView, page: Page): Promise<void> {
+    const entries = selectEntries(await this.entriesFrom(pk, req.offset, view, req.maxRecords), req);
+    const batches = await Promise.all(entries.map((e) => (e.kind === 'data' ? this.readBatch(e) : Promise.resolve([]))));
+    for (const [i, entry] of entries.entries()) {
+      if (entry.kind === 'gap') page.gap(entry.base, entry.count);
+      else if (!page.add(batches[i]!)) return;
+    }
+  }
+
+  /** Reads consecutive segments from `offset` until the page is full or the segments end. */
+  private async readSegments(pk: string, offset: number, page: Page): Promise<void> {
+    const segments = await segmentsAfter(this.storage, pk, offset, SEGMENTS_PER_FETCH);
+    if (!segments[0] || segments[0].base > offset) throw new InvariantViolationError(`no segment of ${pk} holds offset ${offset}`);
+    let cursor = offset;
+    for (const segment of segments) {
+      if (segment.base > cursor || !(await this.readSegment(segment, cursor, page))) return;
+      cursor = segment.end;
+    }
+  }
+
+  /** Frames of one segment from `offset` on; false once the page is full. */
+  private async readSegment(segment: SegmentItem, offset: number, page: Page): Promise<boolean> {
+    const index = await this.segmentIndex(segment);
+    return this.scanSegment(segment, rangeForOffset(index, segment.dataLength, offset - segment.base), () => page.remainingBytes, (base, count, records) => {
+      if (base + count <= offset) return true;
+      if (!records) {
+        page.gap(base, count);
+        return true;
+      }
+      return page.add(records);
+    });
+  }
+
+  /**
+   * Visits the frames of a segment from `range.start` (a frame start) until `visit` returns false
+   * (then false) or the segment ends (then true), reading at least `range` and beyond it about
+   * `budget()` bytes per GET. Batches arrive decoded; gaps as null.
+   */
+  private async scanSegment(segment: SegmentItem, range: ByteRange, budget: () => number, visit: (base: number, count: number, records: PageRecord[] | null) => boolean): Promise<boolean> {
+    let { start, end } = range;
+    for (let expected: number | undefined; start < segment.dataLength;) {
+      end = Math.min(segment.dataLength, Math.max(end, start + Math.min(budget(), MAX_SEGMENT_READ_BYTES) + FRAME_READ_SLACK));
+      const { frames, next, needed } = decodeFrames(await getRange(this.storage, segment.objectKey, start, end), start, expected);
+      for (const frame of frames) {
+        const base = segment.base + frame.relativeOffset;
+        if (!visit(base, frame.offsetCount, frame.batch ? batchRecords(segment.objectKey, frame.position, frame.batch, base, frame.offsetCount) : null)) return false;
+      }
+      const last = frames.at(-1);
+      if (last) expected = last.relativeOffset + last.offsetCount;
+      start = next;
+      end = needed ?? next;
+    }
+    return true;
+  }
+
+  /**
+   * Kafka's ListOffsets. `earliest` is the log start, `latest` the high watermark (neither with a
+   * timestamp). A timestamp finds the earliest offset at or above the log start whose record
+   * timestamp is at or after it, with that timestamp; the high watermark (and no timestamp) if
+   * there is none. Segments are found by their largest timestamp (one Query per ~5,000 segments),
+   * then the time index narrows the GET to one index interval; the uncompacted tail (about
+   * segment.ms of batches) is searched by the entries' largest timestamps.
+   */
+  async listOffset(topic: string, partition: number, spec: OffsetSpec, topicId?: string): Promise<ListedOffset> {
+    const pk = await this.partitionKey(topic, partition, topicId);
+    return onTopicLogs(this.storage, topic, () => this.relocating(pk, async (view) => {
+      const { logStart, segmentsEnd } = view.state;
+      if (spec === 'earliest') return { offset: logStart, timestamp: null };
+      if (spec === 'latest') return { offset: view.highWatermark, timestamp: null };
+      const found = (await this.firstInSegments(pk, view, spec)) ?? (await this.firstInEntries(pk, view, Math.max(segmentsEnd, logStart), spec));
+      return found ? { offset: found.offset, timestamp: found.timestamp } : { offset: view.highWatermark, timestamp: null };
+    }));
+  }
+
+  private async firstInSegments(pk: string, view: PartitionView, timestamp: number): Promise<PageRecord | undefined> {
+    const { logStart, segmentsEnd } = view.state;
+    if (logStart >= segmentsEnd) return undefined;
+    const pages = paginateQuery({ client: this.storage.ddb }, {
+      TableName: this.storage.config.logTable,
+      KeyConditionExpression: '#p = :p AND #o > :logStart',
+      ExpressionAttributeNames: { '#p': 'p', '#o': 'o' },
+      ExpressionAttributeValues: { ':p': segmentsPartitionKey(pk), ':logStart': logStart },
+      ConsistentRead: true,
+    });
+    for await (const res of pages) {
+      for (const segment of (res.Items ?? []).map(segmentFromItem)) {
+        if (segment.maxTimestamp < timestamp) continue;
+        let found: PageRecord | undefined;
+        const range = rangeForTimestamp(await this.segmentIndex(segment), segment.dataLength, timestamp);
+        await this.scanSegment(segment, range, () => 0, (_base, _count, records) => {
+          found = records?.find((r) => r.timestamp >= timestamp && r.offset >= logStart);
+          return found === undefined;
+        });
+        if (found) return found;
+      }
+    }
+    return undefined;
+  }
+
+  private async firstInEntries(pk: string, view: PartitionView, from: number, timestamp: number): Promise<PageRecord | undefined> {
+    for (let cursor = from; cursor < view.highWatermark;) {
+      const entries = await this.entriesFrom(pk, cursor, view, MAX_ENTRIES_PER_FETCH);
+      if (entries.length === 0) return undefined;
+      for (const entry of entries) {
+        if (entry.kind !== 'data' || entry.maxTimestamp < timestamp) continue;
+        const found = (await this.readBatch(entry)).find((r) => r.timestamp >= timestamp && r.offset >= view.state.logStart);
+        if (found) return found;
+      }
+      const last = entries.at(-1)!;
+      cursor = last.base + last.count;
+    }
+    return undefined;
+  }
+
+  /** A segment's sparse index; segments are immutable, so it is cached by object key. */
+  private async segmentIndex(segment: SegmentItem): Promise<LogIndexEntry[]> {
+    const cached = this.indexes.get(segment.objectKey);
+    if (cached) return cached;
+    const index = decodeLogIndex(await getRange(this.storage, segment.objectKey, segment.dataLength, segment.dataLength + segment.indexLength), segment.indexCrc);
+    this.indexes.set(segment.objectKey, index, segment.indexLength);
+    return index;
   }
 
   /** Committed entries from the one containing `offset` up to the high watermark. */
@@ -138,20 +297,50 @@ export class Fetcher {
     return assertCovers(pk, offset, entries.filter((e) => e.base + e.count > offset && e.base < view.highWatermark));
   }
 
-  private async readBatch(entry: DataEntry): Promise<Array<Omit<FetchedRecord, 'partition'>>> {
-    const bytes = await retry(async () => {
-      const res = await this.storage.s3.send(new GetObjectCommand({
-        Bucket: this.storage.config.bucket,
-        Key: entry.objectKey,
-        Range: `bytes=${entry.position}-${entry.position + entry.length - 1}`,
-      }));
-      return res.Body!.transformToByteArray();
-    });
-    const records = decodeBatch(bytes);
-    if (records.length !== entry.count) {
-      throw new CorruptDataError(`batch ${entry.objectKey}@${entry.position} holds ${records.length} records but its index entry says ${entry.count}`);
+  private async readBatch(entry: DataEntry): Promise<PageRecord[]> {
+    return batchRecords(entry.objectKey, entry.position, await getRange(this.storage, entry.objectKey, entry.position, entry.position + entry.length), entry.base, entry.count);
+  }
+}
+
+type PageRecord = Omit<FetchedRecord, 'partition'>;
+
+/** The records of one batch at `base`, checked to be exactly `count` (the index's word for it). */
+function batchRecords(objectKey: string, position: number, bytes: Uint8Array, base: number, count: number): PageRecord[] {
+  const records = decodeBatch(bytes);
+  if (records.length !== count) throw new CorruptDataError(`batch ${objectKey}@${position} holds ${records.length} records but its index says ${count}`);
+  return records.map((r) => ({ offset: base + r.offsetDelta, timestamp: r.timestamp, key: r.key, value: r.value, headers: r.headers }));
+}
+
+/** One fetch's answer as it fills: records from `offset` on, within maxRecords and maxBytes. */
+class Page {
+  readonly result: FetchResult;
+  private bytes = 0;
+
+  constructor(private readonly req: FetchRequest, view: PartitionView) {
+    this.result = { records: [], nextOffset: req.offset, highWatermark: view.highWatermark, logStartOffset: view.state.logStart, gaps: [] };
+  }
+
+  get remainingBytes(): number {
+    return Math.max(0, this.req.maxBytes - this.bytes);
+  }
+
+  gap(base: number, count: number): void {
+    this.result.gaps.push({ startOffset: Math.max(base, this.req.offset), endOffset: base + count });
+    this.result.nextOffset = base + count;
+  }
+
+  /** Adds records (of one batch) from the requested offset on; false once the page is full. */
+  add(records: PageRecord[]): boolean {
+    for (const record of records) {
+      if (record.offset < this.req.offset) continue;
+      const size = recordSize(record);
+      // Like Kafka, the first record is returned even when it alone exceeds maxBytes.
+      if (this.result.records.length >= this.req.maxRecords || (this.result.records.length > 0 && this.bytes + size > this.req.maxBytes)) return false;
+      this.result.records.push({ ...record, partition: this.req.partition });
+      this.bytes += size;
+      this.result.nextOffset = record.offset + 1;
     }
-    return records.map((r) => ({ offset: entry.base + r.offsetDelta, timestamp: r.timestamp, key: r.key, value: r.value, headers: r.headers }));
+    return true;
   }
 }
 

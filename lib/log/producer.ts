@@ -8,7 +8,7 @@ import { NotFoundError } from '../errors.ts';
 import { choosePartition, StickyPartitioner } from '../partitioner/partitioner.ts';
 import { retry } from '../retry.ts';
 import type { Storage } from '../storage.ts';
-import { getTopicCached, onTopicLogs, type Topic } from '../topics/topic-store.ts';
+import { getTopicCached, onTopicLogs, uniqueTimeKey, type Topic } from '../topics/topic-store.ts';
 import { logPartitionKey } from './keys.ts';
 import type { Sequencer } from './sequencer.ts';
 
@@ -88,7 +88,7 @@ export class Producer {
   private async uploadAndSequence(plan: ProducePlan, acks: Acks): Promise<RecordOffset[]> {
     await retry(() => this.storage.s3.send(new PutObjectCommand({ Bucket: this.storage.config.bucket, Key: plan.objectKey, Body: plan.bytes, ContentType: 'application/octet-stream' })));
     const results = await Promise.allSettled(plan.batches.map((batch) =>
-      this.sequencer.sequence(logPartitionKey(plan.topic.topicId, batch.partition), { objectKey: plan.objectKey, position: batch.position, length: batch.length, recordCount: batch.recordCount, firstTimestamp: batch.firstTimestamp, maxTimestamp: batch.maxTimestamp }, acks)));
+      this.sequencer.sequence(logPartitionKey(plan.topic.topicId, batch.partition), { objectKey: plan.objectKey, parts: plan.batches.length, position: batch.position, length: batch.length, recordCount: batch.recordCount, firstTimestamp: batch.firstTimestamp, maxTimestamp: batch.maxTimestamp }, acks)));
     const failed = plan.batches.filter((_, i) => results[i]!.status === 'rejected');
     if (failed.length > 0) {
       await this.recordOrphans(plan, failed.map((b) => b.partition), results.find((r) => r.status === 'rejected') as PromiseRejectedResult);
@@ -111,7 +111,7 @@ export class Producer {
     const reason = failure.reason instanceof Error ? `${failure.reason.name}: ${failure.reason.message}` : String(failure.reason);
     await this.storage.ddb.send(new PutCommand({
       TableName: this.storage.config.logTable,
-      Item: { p: ORPHANS_PARTITION_KEY, o: Date.now() * 1000 + Math.floor(Math.random() * 1000), key: plan.objectKey, topicId: plan.topic.topicId, partitions, reason },
+      Item: { p: ORPHANS_PARTITION_KEY, o: uniqueTimeKey(), key: plan.objectKey, topicId: plan.topic.topicId, partitions, parts: plan.batches.length, reason },
     })).catch(() => undefined);
   }
 }

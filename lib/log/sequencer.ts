@@ -21,7 +21,8 @@ import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { InvariantViolationError, PartitionLogMissingError, StorageUnavailableError } from '../errors.ts';
 import { retry, sleep } from '../retry.ts';
 import type { Storage } from '../storage.ts';
-import { HEAD_OFFSET } from './keys.ts';
+import { HEAD_OFFSET, STATE_OFFSET } from './keys.ts';
+import { stateFromItem, type PartitionState } from './partition-state.ts';
 
 export interface SequencerOptions {
   /** A reservation without a commit this old may be claimed by a gap tombstone. */
@@ -50,7 +51,6 @@ export interface PartitionHead {
   next: number;
   hwm: number;
   seq: number;
-  logStart: number;
   resv: Reservation[];
 }
 
@@ -63,6 +63,8 @@ interface EntryCommon {
 export interface DataEntry extends EntryCommon {
   kind: 'data';
   objectKey: string;
+  /** How many partitions' batches the intake object holds: it may go once all of them are compacted. */
+  parts: number;
   position: number;
   length: number;
   firstTimestamp: number;
@@ -75,6 +77,7 @@ export type IndexEntry = DataEntry | GapEntry;
 /** Where an uploaded batch lives, before it has offsets. */
 export interface BatchRef {
   objectKey: string;
+  parts: number;
   position: number;
   length: number;
   recordCount: number;
@@ -89,6 +92,8 @@ export interface Hole {
 
 export interface PartitionView {
   head: PartitionHead;
+  /** The lifecycle state read with the head: log start and the segmented prefix. */
+  state: PartitionState;
   /** Every offset below this is committed data or a resolved gap. */
   highWatermark: number;
   /** Entries from head.hwm up to highWatermark, in offset order. */
@@ -118,7 +123,7 @@ const TAIL_WINDOW = 32;
 const MAX_ADVANCE = 200;
 
 export function emptyHead() {
-  return { o: HEAD_OFFSET, next: 0, hwm: 0, seq: 0, logStart: 0, resv: [] as StoredReservation[] };
+  return { o: HEAD_OFFSET, next: 0, hwm: 0, seq: 0, resv: [] as StoredReservation[] };
 }
 
 export function newWriterToken(): string {
@@ -140,7 +145,7 @@ const clauses = {
 
 function headFromItem(item: Record<string, unknown>): PartitionHead {
   const resv = (item.resv as StoredReservation[]).map(([count, reservedAt, token]) => ({ count, reservedAt, token }));
-  return { next: item.next as number, hwm: item.hwm as number, seq: item.seq as number, logStart: item.logStart as number, resv };
+  return { next: item.next as number, hwm: item.hwm as number, seq: item.seq as number, resv };
 }
 
 function entryFromItem(item: Record<string, unknown>): IndexEntry {
@@ -150,6 +155,7 @@ function entryFromItem(item: Record<string, unknown>): IndexEntry {
     ...common,
     kind: 'data',
     objectKey: item.key as string,
+    parts: (item.parts as number | undefined) ?? 1,
     position: item.pos as number,
     length: item.len as number,
     firstTimestamp: item.ts0 as number,
@@ -160,7 +166,7 @@ function entryFromItem(item: Record<string, unknown>): IndexEntry {
 function entryToItem(pk: string, entry: IndexEntry): Record<string, unknown> {
   const common = { p: pk, o: entry.base, n: entry.count, tok: entry.token, at: entry.committedAt, kind: entry.kind };
   if (entry.kind === 'gap') return common;
-  return { ...common, key: entry.objectKey, pos: entry.position, len: entry.length, ts0: entry.firstTimestamp, tsMax: entry.maxTimestamp };
+  return { ...common, key: entry.objectKey, parts: entry.parts, pos: entry.position, len: entry.length, ts0: entry.firstTimestamp, tsMax: entry.maxTimestamp };
 }
 
 export class Sequencer {
@@ -249,31 +255,40 @@ export class Sequencer {
     }
   }
 
-  /** Reads the head and walks the reservations above the stored high watermark. */
   /**
-   * Reads the head and, in parallel, the newest TAIL_WINDOW entries. Entries are immutable and
+   * Reads the head (with the lifecycle state beside it, in the same Query) and, in parallel, the
+   * newest TAIL_WINDOW entries. Entries are immutable and
    * both calls start after any earlier read finished, so everything an earlier read saw is in the
    * window's snapshot: the result never goes behind an earlier one. When the window reaches down to
    * the stored hwm it holds every entry the walk needs (one round trip); otherwise a forward Query
    * from hwm follows.
    */
   async read(pk: string, { withTail = true }: ReadOptions = {}): Promise<PartitionView> {
-    const [headRes, newestFirst] = await Promise.all([
-      this.storage.ddb.send(new GetCommand({ TableName: this.table, Key: { p: pk, o: HEAD_OFFSET }, ConsistentRead: true })),
+    const [control, newestFirst] = await Promise.all([
+      this.storage.ddb.send(new QueryCommand({
+        TableName: this.table,
+        KeyConditionExpression: '#p = :p AND #o BETWEEN :state AND :head',
+        ExpressionAttributeNames: { '#p': 'p', '#o': 'o' },
+        ExpressionAttributeValues: { ':p': pk, ':state': STATE_OFFSET, ':head': HEAD_OFFSET },
+        ConsistentRead: true,
+      })),
       withTail ? this.queryEntries(pk, Number.MAX_SAFE_INTEGER, TAIL_WINDOW, 'backward') : Promise.resolve([]),
     ]);
-    if (!headRes.Item || headRes.Item.deleted) throw new PartitionLogMissingError(`partition log ${pk} does not exist`);
-    const head = headFromItem(headRes.Item);
+    const headItem = control.Items?.find((item) => item.o === HEAD_OFFSET);
+    if (!headItem || headItem.deleted) throw new PartitionLogMissingError(`partition log ${pk} does not exist`);
+    const head = headFromItem(headItem);
+    const state = stateFromItem(control.Items?.find((item) => item.o === STATE_OFFSET));
     const tail = newestFirst.reverse();
     const windowReachesHwm = withTail && (newestFirst.length < TAIL_WINDOW || tail[0]!.base <= head.hwm);
     const view = head.resv.length === 0
       ? { head, highWatermark: head.hwm, entries: [], recent: [] }
       : walk(pk, head, windowReachesHwm ? tail : await this.queryEntries(pk, head.hwm, head.resv.length));
+    // Entries below the segmented prefix may be deleted at any moment: never hand them out as recent.
+    const recent = runEndingAt(tail, view.highWatermark).filter((e) => e.base >= state.segmentsEnd);
     // The window may predate the head (the Query can be served first): a batch committed in
     // between is missing from it, so only the unbroken run of entries ending exactly at the high
     // watermark can be handed to readers as "recent".
-    const recent = runEndingAt(tail, view.highWatermark);
-    return { ...view, recent: recent.length > 0 ? recent : view.entries };
+    return { ...view, state, recent: recent.length > 0 ? recent : view.entries };
   }
 
   /** Up to `limit` entries from `fromBase` on (or down), across DynamoDB's 1 MB pages. */
@@ -415,7 +430,7 @@ export function runEndingAt(entries: IndexEntry[], end: number): IndexEntry[] {
   return run.reverse();
 }
 
-function walk(pk: string, head: PartitionHead, found: IndexEntry[]): Omit<PartitionView, 'recent'> {
+function walk(pk: string, head: PartitionHead, found: IndexEntry[]): Omit<PartitionView, 'recent' | 'state'> {
   const byBase = new Map(found.map((e) => [e.base, e]));
   const entries: IndexEntry[] = [];
   let cursor = head.hwm;

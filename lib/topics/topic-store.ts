@@ -2,15 +2,16 @@
 // each partition's log lives under "<topicId>/<partition>", so deleting and re-creating a name gives
 // an empty log, never the old records.
 import { randomUUID } from 'node:crypto';
-import { BatchWriteCommand, DeleteCommand, GetCommand, PutCommand, UpdateCommand, paginateScan } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, UpdateCommand, paginateScan } from '@aws-sdk/lib-dynamodb';
 import { allItems, byCodeUnits } from '../aws/pages.ts';
+import { batchWrite } from '../aws/batch-write.ts';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { ConflictError, InvalidRequestError, NotFoundError, PartitionLogMissingError } from '../errors.ts';
-import { retry, sleep } from '../retry.ts';
+import { retry } from '../retry.ts';
 import type { Storage } from '../storage.ts';
 import { HEAD_OFFSET, logPartitionKey } from '../log/keys.ts';
 import { emptyHead } from '../log/sequencer.ts';
-import { parseTopicConfig, validatePartitionCount, validateTopicName, type TopicConfig } from './topic-config.ts';
+import { DEFAULT_TOPIC_CONFIG, parseTopicConfig, validatePartitionCount, validateTopicName, type TopicConfig } from './topic-config.ts';
 
 export interface Topic {
   name: string;
@@ -56,13 +57,13 @@ export async function getTopic(storage: Storage, name: string): Promise<Topic> {
   validateTopicName(name);
   const res = await storage.ddb.send(new GetCommand({ TableName: storage.config.topicsTable, Key: { name }, ConsistentRead: true }));
   if (!res.Item) throw new NotFoundError('UNKNOWN_TOPIC', `topic ${JSON.stringify(name)} does not exist`);
-  return res.Item as Topic;
+  return topicFromItem(res.Item);
 }
 
 /** All topics, by name in code-unit order. */
 export async function listTopics(storage: Storage): Promise<Topic[]> {
-  const topics = await allItems<Topic>(paginateScan({ client: storage.ddb }, { TableName: storage.config.topicsTable, ConsistentRead: true }));
-  return topics.sort((a, b) => byCodeUnits(a.name, b.name));
+  const items = await allItems(paginateScan({ client: storage.ddb }, { TableName: storage.config.topicsTable, ConsistentRead: true }));
+  return items.map(topicFromItem).sort((a, b) => byCodeUnits(a.name, b.name));
 }
 
 /**
@@ -76,6 +77,8 @@ export async function deleteTopic(storage: Storage, name: string): Promise<void>
   for (let attempt = 0; attempt < MAX_DELETE_ATTEMPTS; attempt++) {
     const topic = await getTopic(storage, name);
     forgetCachedTopic(storage, name);
+    // First, so a deletion that stops anywhere below is still collected (see lib/lifecycle/collector.ts).
+    await retry(() => storage.ddb.send(new PutCommand({ TableName: storage.config.logTable, Item: { p: DELETED_TOPICS_PARTITION_KEY, o: uniqueTimeKey(), topicId: topic.topicId, partitions: topic.partitions, name } })));
     await forEachPartition(0, topic.partitions, (p) => storage.ddb.send(new UpdateCommand({
       TableName: storage.config.logTable,
       Key: { p: logPartitionKey(topic.topicId, p), o: HEAD_OFFSET },
@@ -104,6 +107,46 @@ export async function deleteTopic(storage: Storage, name: string): Promise<void>
 
 const MAX_DELETE_ATTEMPTS = 5;
 
+/** Records of deleted topics in the log table, for the collector to remove their logs and objects. */
+export const DELETED_TOPICS_PARTITION_KEY = '_deleted';
+
+/** A sort key for time-ordered records (deleted topics, orphans): milliseconds, plus room for ties. */
+export function uniqueTimeKey(now = Date.now()): number {
+  return now * 1000 + Math.floor(Math.random() * 1000);
+}
+
+/**
+ * Changes a topic's configuration (Kafka's IncrementalAlterConfigs): each key given is set, or
+ * restored to its default with null. Validated before anything is written.
+ */
+export async function alterTopicConfig(storage: Storage, name: string, changes: Record<string, unknown>): Promise<Topic> {
+  const topic = await getTopic(storage, name);
+  const config = parseTopicConfig(changes, topic.config);
+  try {
+    const res = await storage.ddb.send(new UpdateCommand({
+      TableName: storage.config.topicsTable,
+      Key: { name },
+      UpdateExpression: 'SET #config = :config',
+      // A topic deleted and re-created meanwhile is another topic: never configure it by accident.
+      ConditionExpression: '#topicId = :topicId',
+      ExpressionAttributeNames: { '#config': 'config', '#topicId': 'topicId' },
+      ExpressionAttributeValues: { ':config': config, ':topicId': topic.topicId },
+      ReturnValues: 'ALL_NEW',
+    }));
+    forgetCachedTopic(storage, name);
+    return topicFromItem(res.Attributes!);
+  } catch (err) {
+    if (!(err instanceof ConditionalCheckFailedException)) throw err;
+    throw new NotFoundError('UNKNOWN_TOPIC', `topic ${JSON.stringify(name)} was deleted while its config was being changed`);
+  }
+}
+
+/** A stored topic, its config completed with the defaults of settings added since it was created. */
+function topicFromItem(item: Record<string, unknown>): Topic {
+  const topic = item as unknown as Topic;
+  return { ...topic, config: { ...DEFAULT_TOPIC_CONFIG, ...topic.config } };
+}
+
 /** Raises the partition count; Kafka never decreases it because keys would move. */
 export async function addPartitions(storage: Storage, name: string, count: number): Promise<Topic> {
   validatePartitionCount(count, 'count');
@@ -124,7 +167,7 @@ export async function addPartitions(storage: Storage, name: string, count: numbe
       ReturnValues: 'ALL_NEW',
     }));
     forgetCachedTopic(storage, name);
-    return res.Attributes as Topic;
+    return topicFromItem(res.Attributes!);
   } catch (err) {
     if (!(err instanceof ConditionalCheckFailedException)) throw err;
     await getTopic(storage, name); // 404 if it was deleted meanwhile
@@ -168,18 +211,7 @@ const HEAD_WRITE_CONCURRENCY = 16;
 async function createHeads(storage: Storage, topicId: string, from: number, to: number): Promise<void> {
   const puts = [];
   for (let p = from; p < to; p++) puts.push({ PutRequest: { Item: { p: logPartitionKey(topicId, p), ...emptyHead() } } });
-  await batchWrite(storage, puts);
-}
-
-async function batchWrite(storage: Storage, requests: Record<string, unknown>[]): Promise<void> {
-  for (let i = 0; i < requests.length; i += 25) {
-    let pending = requests.slice(i, i + 25);
-    for (let attempt = 0; pending.length > 0; attempt++) {
-      const res = await retry(() => storage.ddb.send(new BatchWriteCommand({ RequestItems: { [storage.config.logTable]: pending } })));
-      pending = (res.UnprocessedItems?.[storage.config.logTable] ?? []) as Record<string, unknown>[];
-      if (pending.length > 0) await sleep(Math.min(1000, 25 * 2 ** attempt));
-    }
-  }
+  await batchWrite(storage, storage.config.logTable, puts);
 }
 
 /**

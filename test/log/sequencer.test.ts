@@ -49,7 +49,7 @@ async function uploadedBatch(producer: Producer, topic: Topic, values: string[])
   const plan = await producer.prepare(topic.name, values.map((v) => record(v)));
   await storage.s3.send(new (await import('@aws-sdk/client-s3')).PutObjectCommand({ Bucket: storage.config.bucket, Key: plan.objectKey, Body: plan.bytes }));
   const [batch] = plan.batches;
-  return { objectKey: plan.objectKey, position: batch!.position, length: batch!.length, recordCount: batch!.recordCount, firstTimestamp: batch!.firstTimestamp, maxTimestamp: batch!.maxTimestamp };
+  return { objectKey: plan.objectKey, parts: 1, position: batch!.position, length: batch!.length, recordCount: batch!.recordCount, firstTimestamp: batch!.firstTimestamp, maxTimestamp: batch!.maxTimestamp };
 }
 
 beforeAll(async () => {
@@ -74,7 +74,7 @@ describe('invariant 1: nothing is visible before its commit', () => {
     expect(later!.offset).toBe(3);
     expect((await readAll(fetcher, topic.name)).records.map((r) => r.value)).toEqual(['a']);
 
-    expect(await sequencer.commit(pk, { kind: 'data', objectKey: pending.objectKey, position: pending.position, length: pending.length, firstTimestamp: pending.firstTimestamp, maxTimestamp: pending.maxTimestamp, base, count: 2, token, committedAt: Date.now() })).toBe('committed');
+    expect(await sequencer.commit(pk, { kind: 'data', objectKey: pending.objectKey, parts: 1, position: pending.position, length: pending.length, firstTimestamp: pending.firstTimestamp, maxTimestamp: pending.maxTimestamp, base, count: 2, token, committedAt: Date.now() })).toBe('committed');
     const all = await readAll(fetcher, topic.name);
     expect(all.records).toEqual([{ offset: 0, value: 'a' }, { offset: 1, value: 'b1' }, { offset: 2, value: 'b2' }, { offset: 3, value: 'c' }]);
     expect(all.highWatermark).toBe(4);
@@ -223,7 +223,7 @@ describe('invariant 5: abandoned reservations resolve by rule, visibly', () => {
     expect(page.nextOffset).toBe(2);
 
     // The stalled writer wakes up: its commit loses to the tombstone, nothing overwrites offset 0.
-    const outcome = await sequencer.commit(pk, { kind: 'data', objectKey: zombie.objectKey, position: zombie.position, length: zombie.length, firstTimestamp: zombie.firstTimestamp, maxTimestamp: zombie.maxTimestamp, base, count: 1, token, committedAt: clock.now });
+    const outcome = await sequencer.commit(pk, { kind: 'data', objectKey: zombie.objectKey, parts: 1, position: zombie.position, length: zombie.length, firstTimestamp: zombie.firstTimestamp, maxTimestamp: zombie.maxTimestamp, base, count: 1, token, committedAt: clock.now });
     expect(outcome).toBe('fenced');
     const entry = await storage.ddb.send(new GetCommand({ TableName: storage.config.logTable, Key: { p: pk, o: 0 }, ConsistentRead: true }));
     expect(entry.Item?.kind).toBe('gap');
@@ -291,9 +291,9 @@ describe('reading the tail', () => {
         tailServed();
         return result;
       }
-      if (command.constructor.name === 'GetCommand' && (command.input.Key as { o: number }).o === HEAD_OFFSET) {
+      if (command.constructor.name === 'QueryCommand' && (command.input.ExpressionAttributeValues as { ':head'?: number })[':head'] === HEAD_OFFSET) {
         await tailDone;
-        await sequencer.commit(pk, { kind: 'data', objectKey: late.objectKey, position: late.position, length: late.length, firstTimestamp: late.firstTimestamp, maxTimestamp: late.maxTimestamp, base, count: 1, token, committedAt: Date.now() });
+        await sequencer.commit(pk, { kind: 'data', objectKey: late.objectKey, parts: 1, position: late.position, length: late.length, firstTimestamp: late.firstTimestamp, maxTimestamp: late.maxTimestamp, base, count: 1, token, committedAt: Date.now() });
         expect(await sequencer.advance(pk, await sequencer.read(pk))).toBe(true);
       }
       return send(command);

@@ -1,0 +1,251 @@
+// Compaction: the partition's leader copies runs of committed batches (never above the stored high
+// watermark, below which everything is resolved) into one log segment object, byte for byte, and
+// then replaces their index entries by one segment item. Argued in docs/architecture.md
+// ("Lifecycle").
+//   1. pick the run after the segmented prefix: due once it holds segment.bytes, or its oldest
+//      batch is segment.ms old
+//   2. GET the batches, encode the segment (frames + sparse offset/time index), PUT it under a
+//      name no other leader can choose (base offset, epoch, random)
+//   3. commit: one transaction raises the state's segEnd (fenced by the epoch, and only from the
+//      value read) and puts the segment item. This is the only step that changes what readers use.
+//   4. drop what the segment replaced: release the intake objects, delete the entries (fenced).
+//      Any leader finishes an interrupted step 4 first thing (dropCompacted).
+import { randomBytes } from 'node:crypto';
+import { DeleteObjectsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { GetCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { encodeLogSegment } from '../codec/log-segment.ts';
+import { InvariantViolationError } from '../errors.ts';
+import { retry } from '../retry.ts';
+import type { Storage } from '../storage.ts';
+import { STATE_OFFSET } from '../log/keys.ts';
+import { getRange } from '../log/objects.ts';
+import type { PartitionState } from '../log/partition-state.ts';
+import { segmentToItem, type SegmentItem } from '../log/segment-index.ts';
+import type { IndexEntry, Sequencer } from '../log/sequencer.ts';
+import { fenced, leaseClauses, type Leadership, type Leases } from './lease.ts';
+import { mapLimit } from './map-limit.ts';
+
+export interface SegmentPolicy {
+  /** Roll once the run holds this many bytes of batches (Kafka's segment.bytes). */
+  segmentBytes: number;
+  /** Roll once the run's oldest batch was committed this long ago (Kafka's segment.ms). */
+  segmentMs: number;
+}
+
+export interface CompactorOptions {
+  /** Frames one segment holds at most: bounds one roll's GETs and the index. */
+  maxFramesPerSegment: number;
+  /** Intake batches read in parallel. */
+  readConcurrency: number;
+  now: () => number;
+}
+
+export const DEFAULT_COMPACTOR_OPTIONS: CompactorOptions = { maxFramesPerSegment: 50_000, readConcurrency: 16, now: Date.now };
+
+/** TransactWriteItems takes 100 items; one is the lease fence. */
+const DELETES_PER_TRANSACTION = 99;
+const ENTRY_PAGE = 1000;
+/** Release items outlive any compaction that could still add to them. */
+const RELEASE_ITEM_TTL_S = 7 * 24 * 3600;
+
+// Named condition clauses. Each guards one timeline:
+const clauses = {
+  // A leader reads segEnd = s and rolls [s, e) → it crashes after the commit, and its successor
+  // (or a duplicate invocation at the same epoch) read s too → the second commit of [s, e') must
+  // fail, or two segments would claim the same offsets.
+  segmentsEndAt: '#segEnd = :start',
+  // The segment item is keyed by its end: a second item for the same offsets is never written.
+  segmentUnwritten: 'attribute_not_exists(#o)',
+};
+
+export class Compactor {
+  readonly options: CompactorOptions;
+
+  constructor(private readonly storage: Storage, private readonly sequencer: Sequencer, private readonly leases: Leases, options: Partial<CompactorOptions> = {}) {
+    this.options = { ...DEFAULT_COMPACTOR_OPTIONS, ...options };
+  }
+
+  private get table() {
+    return this.storage.config.logTable;
+  }
+
+  /** Rolls at most one segment; undefined if no run is due. Call dropCompacted afterwards. */
+  async roll(lease: Leadership, policy: SegmentPolicy): Promise<SegmentItem | undefined> {
+    const view = await this.sequencer.readResolved(lease.pk);
+    if (view.state.leaderEpoch !== lease.epoch) throw fenced(lease, view.state.leaderEpoch);
+    const run = await this.dueRun(lease.pk, view.state, view.head.hwm, policy);
+    if (!run) return undefined;
+    const segment = await this.write(lease, run);
+    await this.commit(lease, view.state.segmentsEnd, segment);
+    return segment;
+  }
+
+  /**
+   * The entries from segEnd on (skipping those wholly below the log start), up to the stored high
+   * watermark and at most segment.bytes; undefined unless full or old enough to roll.
+   */
+  private async dueRun(pk: string, state: PartitionState, stableEnd: number, policy: SegmentPolicy): Promise<IndexEntry[] | undefined> {
+    const run: IndexEntry[] = [];
+    let bytes = 0;
+    let full = false;
+    let cursor = state.segmentsEnd;
+    scan: while (cursor < stableEnd) {
+      const page = await this.sequencer.queryEntries(pk, cursor, ENTRY_PAGE);
+      if (page.length === 0) break;
+      for (const entry of page) {
+        if (entry.base >= stableEnd) break scan;
+        // Below the stored high watermark every offset is resolved: the entries follow each other.
+        if (entry.base !== cursor) throw new InvariantViolationError(`index entries of ${pk} jump from ${cursor} to ${entry.base} below the stored high watermark`);
+        cursor = entry.base + entry.count;
+        if (cursor <= state.logStart) continue;
+        const size = entry.kind === 'data' ? entry.length : 0;
+        if (run.length > 0 && (bytes + size > policy.segmentBytes || run.length >= this.options.maxFramesPerSegment)) {
+          full = true;
+          break scan;
+        }
+        run.push(entry);
+        bytes += size;
+      }
+    }
+    if (run.length === 0) return undefined;
+    const due = full || bytes >= policy.segmentBytes || this.options.now() - run[0]!.committedAt >= policy.segmentMs;
+    return due ? run : undefined;
+  }
+
+  private async write(lease: Leadership, run: IndexEntry[]): Promise<SegmentItem> {
+    const batches = await mapLimit(run, this.options.readConcurrency, (e) => (e.kind === 'data' ? getRange(this.storage, e.objectKey, e.position, e.position + e.length) : Promise.resolve(null)));
+    const base = run[0]!.base;
+    const encoded = encodeLogSegment(base, run.map((e, i) => ({ offsetCount: e.count, batch: batches[i]! })));
+    const objectKey = `logs/${lease.pk}/${String(base).padStart(20, '0')}-${lease.epoch}-${randomBytes(4).toString('hex')}.log`;
+    await retry(() => this.storage.s3.send(new PutObjectCommand({ Bucket: this.storage.config.bucket, Key: objectKey, Body: encoded.bytes, ContentType: 'application/octet-stream' })));
+    return {
+      base, end: base + encoded.offsetCount, objectKey, size: encoded.bytes.length, dataLength: encoded.dataLength,
+      indexLength: encoded.indexLength, indexCrc: encoded.indexCrc, recordCount: encoded.recordCount,
+      maxTimestamp: encoded.maxTimestamp, epoch: lease.epoch, createdAt: this.options.now(),
+    };
+  }
+
+  private async commit(lease: Leadership, previousEnd: number, segment: SegmentItem): Promise<void> {
+    try {
+      // The SDK gives the transaction an idempotency token, so its own retries are safe.
+      await retry(() => this.storage.ddb.send(new TransactWriteCommand({
+        TransactItems: [
+          {
+            Update: {
+              TableName: this.table,
+              Key: { p: lease.pk, o: STATE_OFFSET },
+              UpdateExpression: 'SET #segEnd = :end ADD #segs :one, #segBytes :size',
+              ConditionExpression: `${leaseClauses.epochMatches} AND ${clauses.segmentsEndAt}`,
+              ExpressionAttributeNames: { '#epoch': 'epoch', '#segEnd': 'segEnd', '#segs': 'segs', '#segBytes': 'segBytes' },
+              ExpressionAttributeValues: { ':epoch': lease.epoch, ':start': previousEnd, ':end': segment.end, ':one': 1, ':size': segment.size },
+            },
+          },
+          { Put: { TableName: this.table, Item: segmentToItem(lease.pk, segment), ConditionExpression: clauses.segmentUnwritten, ExpressionAttributeNames: { '#o': 'o' } } },
+        ],
+      })));
+    } catch (err) {
+      if (!(err instanceof TransactionCanceledException)) throw err;
+      // Nothing was committed: the uploaded segment is referenced by nothing.
+      await this.deleteObjects([segment.objectKey]).catch(() => undefined);
+      const epoch = await this.leases.epochOf(lease.pk);
+      if (epoch !== lease.epoch) throw fenced(lease, epoch);
+      throw new InvariantViolationError(`segment [${segment.base}, ${segment.end}) of ${lease.pk} lost its commit to another writer at the same epoch ${lease.epoch}`, { cause: err });
+    }
+  }
+
+  /**
+   * Deletes the entries a segment (or the log start) replaced, after releasing their intake
+   * objects. Idempotent: an interrupted run is finished by the next one.
+   */
+  async dropCompacted(lease: Leadership, state: PartitionState): Promise<number> {
+    const limit = Math.max(state.segmentsEnd, state.logStart);
+    let dropped = 0;
+    for (let from = 0; from < limit;) {
+      const page = await this.entriesBelow(lease.pk, from, limit);
+      if (page.length === 0) break;
+      const dead = page.filter((e) => e.base < state.segmentsEnd || e.base + e.count <= state.logStart);
+      await this.release(lease.pk, dead);
+      for (let i = 0; i < dead.length; i += DELETES_PER_TRANSACTION) {
+        const chunk = dead.slice(i, i + DELETES_PER_TRANSACTION);
+        await this.transactFenced(lease, chunk.map((e) => ({ Delete: { TableName: this.table, Key: { p: lease.pk, o: e.base } } })));
+      }
+      dropped += dead.length;
+      const last = page.at(-1)!;
+      from = last.base + 1;
+    }
+    return dropped;
+  }
+
+  private async entriesBelow(pk: string, from: number, limit: number): Promise<IndexEntry[]> {
+    const entries = await this.sequencer.queryEntries(pk, from, ENTRY_PAGE);
+    return entries.filter((e) => e.base < limit);
+  }
+
+  /**
+   * This partition no longer reads the intake objects of `entries`: an object of one partition is
+   * deleted now; an object of several is deleted by whichever partition releases it last. Readers
+   * still holding such an entry find the object gone and follow the offsets into the segment.
+   */
+  private async release(pk: string, entries: IndexEntry[]): Promise<void> {
+    const objects = new Map<string, number>();
+    for (const e of entries) if (e.kind === 'data') objects.set(e.objectKey, e.parts);
+    const unreferenced: string[] = [];
+    await mapLimit([...objects], this.options.readConcurrency, async ([key, parts]) => {
+      if (await this.isLastRelease(pk, key, parts)) unreferenced.push(key);
+    });
+    await this.deleteObjects(unreferenced);
+  }
+
+  /** Releases an intake object of `parts` partitions for `pk`; deletes it (true) if that was the last use. */
+  async releaseFor(pk: string, objectKey: string, parts: number): Promise<boolean> {
+    if (!(await this.isLastRelease(pk, objectKey, parts))) return false;
+    await this.deleteObjects([objectKey]);
+    return true;
+  }
+
+  private async isLastRelease(pk: string, objectKey: string, parts: number): Promise<boolean> {
+    return parts <= 1 || (await this.releaseShared(pk, objectKey)).size >= parts;
+  }
+
+  /** Whether `pk` has released the shared intake object. */
+  async released(pk: string, objectKey: string): Promise<boolean> {
+    const res = await this.storage.ddb.send(new GetCommand({ TableName: this.table, Key: releaseKey(objectKey), ConsistentRead: true }));
+    return (res.Item?.released as Set<string> | undefined)?.has(pk) ?? false;
+  }
+
+  /** Adds `pk` to the partitions that released a shared intake object; returns them all. */
+  private async releaseShared(pk: string, objectKey: string): Promise<Set<string>> {
+    const res = await retry(() => this.storage.ddb.send(new UpdateCommand({
+      TableName: this.table,
+      Key: releaseKey(objectKey),
+      UpdateExpression: 'ADD #released :pk SET #expiresAt = :expiresAt',
+      ExpressionAttributeNames: { '#released': 'released', '#expiresAt': 'expiresAt' },
+      ExpressionAttributeValues: { ':pk': new Set([pk]), ':expiresAt': Math.floor(this.options.now() / 1000) + RELEASE_ITEM_TTL_S },
+      ReturnValues: 'ALL_NEW',
+    })));
+    return res.Attributes!.released as Set<string>;
+  }
+
+  async deleteObjects(keys: string[]): Promise<void> {
+    for (let i = 0; i < keys.length; i += 1000) {
+      const chunk = keys.slice(i, i + 1000);
+      await retry(() => this.storage.s3.send(new DeleteObjectsCommand({ Bucket: this.storage.config.bucket, Delete: { Objects: chunk.map((Key) => ({ Key })), Quiet: true } })));
+    }
+  }
+
+  /** A transaction of `items` that applies only while `lease` is current. */
+  async transactFenced(lease: Leadership, items: NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']>): Promise<void> {
+    try {
+      await retry(() => this.storage.ddb.send(new TransactWriteCommand({ TransactItems: [this.leases.fence(lease), ...items] })));
+    } catch (err) {
+      if (err instanceof TransactionCanceledException && err.CancellationReasons?.[0]?.Code === 'ConditionalCheckFailed') throw fenced(lease, await this.leases.epochOf(lease.pk));
+      throw err;
+    }
+  }
+}
+
+/** The item recording which partitions released a shared intake object. */
+function releaseKey(objectKey: string) {
+  return { p: `release#${objectKey}`, o: 0 };
+}
