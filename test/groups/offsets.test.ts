@@ -31,6 +31,27 @@ describe('consumer groups: offsets', () => {
     expect((await m.poll())[0]).toMatchObject({ partition: 0, offset: 4 });
   });
 
+  it('keeps a member\'s committed offsets from moving back: a late lower commit leaves them, the other partitions still advance', async () => {
+    await api.createTopic('pairs', 3);
+    for (const partition of [0, 1, 2]) await api.produce('pairs', Array.from({ length: 10 }, (_, i) => ({ value: `p${partition}-${i}`, partition })));
+    const m = await api.join('forward', { topics: ['pairs'] });
+    const commit = (offsets: number[], memberEpoch?: number) => m.commit(offsets.map((offset, partition) => ({ topic: 'pairs', partition, offset, metadata: `at ${offset}` })), memberEpoch);
+    expect((await commit([5, 5, 5])).status).toBe(204);
+    // A duplicated earlier commit arriving late: an idempotent success that writes nothing.
+    expect((await commit([3, 3, 3])).status).toBe(204);
+    expect(await api.committed('forward')).toEqual({ 'pairs:0': 5, 'pairs:1': 5, 'pairs:2': 5 });
+    // Two partitions behind, one ahead: the one ahead is committed, the others keep offset and metadata.
+    expect((await commit([4, 8, 5])).status).toBe(204);
+    expect(await api.committed('forward')).toEqual({ 'pairs:0': 5, 'pairs:1': 8, 'pairs:2': 5 });
+    expect((await api.describeGroup('forward')).offsets.map((o: any) => o.metadata)).toEqual(['at 5', 'at 8', 'at 5']);
+    // Behind or not, a stale epoch is still fenced.
+    expectError(await commit([1, 1, 1], m.last.memberEpoch + 1), 409, 'FENCED_MEMBER_EPOCH');
+    // An empty group may be moved back: that is what standalone commits and resets are for.
+    await m.leave();
+    expect((await api.call('POST', '/v1/groups/forward/offsets', { offsets: [{ topic: 'pairs', partition: 1, offset: 2 }] })).status).toBe(204);
+    expect((await api.committed('forward'))['pairs:1']).toBe(2);
+  });
+
   it('resets to earliest, latest, a timestamp or an offset, only when the group is empty', async () => {
     const m = await api.join('resettable', { topics: ['events'] });
     expectError(await reset('resettable', { topic: 'events', to: 'earliest' }), 409, 'NON_EMPTY_GROUP');
@@ -85,7 +106,8 @@ describe('consumer groups: offsets', () => {
     const auto = await storedItem('lean');
     expect(Object.keys(auto).sort()).toEqual(['committedAt', 'g', 'k', 'memberEpoch', 'memberId', 'offset', 'partition', 'topic', 'topicId']);
     expect(auto).toMatchObject({ topic: 'events', partition: 0, offset: 10, topicId, memberId: m.id, memberEpoch: m.last.memberEpoch });
-    expect((await m.commit([{ topic: 'events', partition: 0, offset: 7, metadata: 'batch-3' }])).status).toBe(204);
+    // The same offset again (not behind) is written again, with its metadata.
+    expect((await m.commit([{ topic: 'events', partition: 0, offset: 10, metadata: 'batch-3' }])).status).toBe(204);
     expect(Object.keys(await storedItem('lean')).sort()).toEqual(['committedAt', 'g', 'k', 'memberEpoch', 'memberId', 'metadata', 'offset', 'partition', 'topic', 'topicId']);
     await m.leave();
     expect((await reset('lean', { topic: 'events', partitions: [0], to: 'earliest' })).status).toBe(200);
