@@ -503,7 +503,8 @@ describe('real consumer-group responses conform to the document', () => {
     expectReply('post', RESET, await reset({ topic: 'jobs', to: 'middle' }), 400, 'INVALID_REQUEST');
 
     // A standalone commit, now that the group is empty.
-    expectReply('post', COMMIT, await api.call('POST', '/v1/groups/doc/offsets', { offsets: [{ topic: 'jobs', partition: 0, offset: 3 }] }), 204);
+    expectReply('post', COMMIT, await api.call('POST', '/v1/groups/doc/offsets', { offsets: [{ topic: 'jobs', partition: 0, offset: 2 }] }), 204);
+    expectReply('post', COMMIT, await api.call('POST', '/v1/groups/doc/offsets', { offsets: [{ topic: 'jobs', partition: 0, offset: 3 }] }), 416, 'OFFSET_OUT_OF_RANGE');
 
     // Delete.
     expectReply('delete', GROUP, await api.call('DELETE', '/v1/groups/doc'), 204);

@@ -52,6 +52,20 @@ describe('consumer groups: offsets', () => {
     expect((await api.committed('forward'))['pairs:1']).toBe(2);
   });
 
+  it('refuses an offset past the high watermark with 416 naming both bounds, as a member, standalone or in a reset', async () => {
+    const m = await api.join('beyond', { topics: ['events'] });
+    const past = [{ topic: 'events', partition: 0, offset: 11 }];
+    expectError(await m.commit(past), 416, 'OFFSET_OUT_OF_RANGE', ['11', '0 (log start)', '10 (high watermark)']);
+    expectError(await m.commit([{ topic: 'events', partition: 1, offset: 1 }]), 416, 'OFFSET_OUT_OF_RANGE', ['0 (high watermark)']);
+    await m.leave();
+    expectError(await api.call('POST', '/v1/groups/beyond/offsets', { offsets: past }), 416, 'OFFSET_OUT_OF_RANGE', ['11', '0 (log start)', '10 (high watermark)']);
+    expectError(await reset('beyond', { topic: 'events', partitions: [0], to: { offset: 11 } }), 416, 'OFFSET_OUT_OF_RANGE', ['11', '0 (log start)', '10 (high watermark)']);
+    expect(await api.store.readOffsets('beyond')).toEqual([]);
+    // The high watermark itself is a valid offset: nothing left to read.
+    expect((await api.call('POST', '/v1/groups/beyond/offsets', { offsets: [{ topic: 'events', partition: 0, offset: 10 }] })).status).toBe(204);
+    expect((await api.describeGroup('beyond')).offsets).toContainEqual(expect.objectContaining({ partition: 0, committedOffset: 10, highWatermark: 10, lag: 0 }));
+  });
+
   it('resets to earliest, latest, a timestamp or an offset, only when the group is empty', async () => {
     const m = await api.join('resettable', { topics: ['events'] });
     expectError(await reset('resettable', { topic: 'events', to: 'earliest' }), 409, 'NON_EMPTY_GROUP');
