@@ -133,6 +133,32 @@ describe('produce: rejected requests leave no trace', () => {
   });
 });
 
+describe('produce: large base64 values', () => {
+  /** A base64 value of `chars` characters (a multiple of 4) whose last quartet is `tail`. */
+  const base64Of = (chars: number, tail: string) => 'AQEB'.repeat(chars / 4 - 1) + tail;
+  const bodyWith = (value: string) => JSON.stringify({ encoding: 'base64', records: [{ value, partition: 2 }] });
+  /** The longest base64 value (a multiple of 4) whose body still fits the body limit. */
+  const LONGEST = Math.floor((MAX_BODY_BYTES - bodyWith('').length) / 4) * 4;
+
+  it('a value of 4.5 M characters (3.4 MiB) is stored and reads back byte for byte', async () => {
+    const value = base64Of(4_500_000, 'AQE=');
+    const res = await api.produceRaw(TOPIC, bodyWith(value));
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    const page = await api.fetch(TOPIC, 2, { offset: res.body.offsets[0].offset, encoding: 'base64' });
+    expect(page.records[0]!.value === value).toBe(true);
+  });
+
+  it('an invalid character at the end of the longest value the body limit admits is 400 INVALID_BASE64', async () => {
+    const res = await rejectedWithoutTrace(() => api.produceRaw(TOPIC, bodyWith(base64Of(LONGEST, 'AQ*='))));
+    expectError(res, 400, 'INVALID_BASE64', ['records.0.value']);
+  });
+
+  it('the longest valid value the body limit admits gets a specific answer, never a 500', async () => {
+    const res = await api.produceRaw(TOPIC, bodyWith(base64Of(LONGEST, 'AQEB')));
+    expect([200, 413], JSON.stringify(res.body)).toContain(res.status);
+  });
+});
+
 describe('fetch: bad parameters', () => {
   const fetchRows: Array<[description: string, partition: string, query: string, status: number, code: string, mentions: Array<string | RegExp>]> = [
     ['a missing offset', '0', '', 400, 'INVALID_REQUEST', ['offset']],
