@@ -67,11 +67,6 @@ export const pollBody = z.strictObject({
 
 export const leaveQuery = z.strictObject({ ack: pollId.optional() });
 
-/** A body that may be empty (curl -X POST without -d): empty means {}. */
-async function optionalJsonBody<S extends z.ZodType>(c: Context, schema: S): Promise<z.infer<S>> {
-  return (await c.req.text()).trim() === '' ? parseWith(schema, {}) : jsonBody(c, schema);
-}
-
 export function groupRoutes({ groups }: Pick<Services, 'groups'>): Hono {
   const app = new Hono();
   const group = (c: Context) => parseWith(groupParam, c.req.param('group'), 'path parameter group');
@@ -108,7 +103,7 @@ export function groupRoutes({ groups }: Pick<Services, 'groups'>): Hono {
 
   app.post('/v1/groups/:group/members/:memberId/poll', async (c) => {
     const [groupId, memberId] = [group(c), member(c)];
-    const body = await optionalJsonBody(c, pollBody);
+    const body = await jsonBody(c, pollBody, {});
     const result = await groups.consumer.poll(groupId, memberId, {
       maxRecords: body.maxRecords ?? 500,
       maxBytes: body.maxBytes ?? 1024 * 1024,

@@ -2,7 +2,7 @@
 // input, and nothing of a rejected produce becomes visible (high watermarks and bucket unchanged).
 import { beforeAll, describe, expect, it } from 'vitest';
 import { MAX_BODY_BYTES, MAX_FETCH_BYTES, MAX_FETCH_RECORDS, MAX_RECORDS_PER_REQUEST, MAX_WAIT_MS } from '../../lambdas/http/schemas.ts';
-import { Api, b64, expectError, startApi, type Reply } from './client.ts';
+import { Api, b64, expectError, startApi, withInvalidUtf8, type Reply } from './client.ts';
 
 let api: Api;
 const TOPIC = 'target';
@@ -77,6 +77,16 @@ const produceRows: Row[] = [
   ['a lone surrogate in a utf8 key', '{"records":[{"key":"\\udc00","value":"v"}]}', 400, 'INVALID_UNICODE', ['records.0.key']],
   ['a lone surrogate in a header value', '{"records":[{"value":"v","headers":{"h":"x\\udbff"}}]}', 400, 'INVALID_UNICODE', ['records.0.headers.h']],
   ['a lone surrogate in a header name', '{"records":[{"value":"v","headers":{"\\ud800":"x"}}]}', 400, 'INVALID_UNICODE', ['records.0.headers']],
+  // Raw bytes that are not UTF-8 would be decoded to U+FFFD: refused, naming the string that holds them.
+  ['invalid UTF-8 in the value of record 2 of 2', withInvalidUtf8('{"records":[{"value":"ok"},{"value":"a@@b"}]}'), 400, 'INVALID_UTF8', ['records.1.value']],
+  ['invalid UTF-8 in a key', withInvalidUtf8('{"records":[{"key":"@@","value":"v"}]}'), 400, 'INVALID_UTF8', ['records.0.key']],
+  ['invalid UTF-8 in a header value', withInvalidUtf8('{"records":[{"value":"v","headers":{"h":"x@@"}}]}'), 400, 'INVALID_UTF8', ['records.0.headers.h']],
+  ['invalid UTF-8 in a header name', withInvalidUtf8('{"records":[{"value":"v","headers":{"n@@":"x"}}]}'), 400, 'INVALID_UTF8', ['records.0.headers.n\ufffd']],
+  ['invalid UTF-8 after a real U+FFFD', withInvalidUtf8('{"records":[{"value":"\\ufffd"},{"value":"\ufffd"},{"value":"@@"}]}'), 400, 'INVALID_UTF8', ['records.2.value']],
+  ['a UTF-8-encoded surrogate', Buffer.from('{"records":[{"value":"\xed\xa0\x80"}]}', 'latin1'), 400, 'INVALID_UTF8', ['records.0.value']],
+  ['a truncated UTF-8 sequence', Buffer.from('{"records":[{"value":"\xe2\x82"}]}', 'latin1'), 400, 'INVALID_UTF8', ['records.0.value']],
+  ['invalid UTF-8 outside any string', withInvalidUtf8('{"records":[{"value":"v"}]}@@'), 400, 'INVALID_UTF8', ['request body']],
+  ['invalid UTF-8 with acks=0', withInvalidUtf8('{"acks":"0","records":[{"value":"@@"}]}'), 400, 'INVALID_UTF8', ['records.0.value']],
   // Unknown partition, including in the last record only
   ['a partition out of range', records({ value: 'v', partition: PARTITIONS }), 404, 'UNKNOWN_PARTITION', [`partition ${PARTITIONS}`, TOPIC]],
   ['a partition out of range in record 3 of 3', records({ value: 'a', partition: 0 }, { key: 'k', value: 'b' }, { value: 'c', partition: 99 }), 404, 'UNKNOWN_PARTITION', ['partition 99']],
@@ -213,6 +223,7 @@ describe('admin: bad input', () => {
     ['create: numeric name', 'POST', '/v1/topics', { name: 5, partitions: 1 }, 400, 'INVALID_REQUEST', ['name']],
     ['create: unknown field', 'POST', '/v1/topics', { name: 'x', partitions: 1, replicationFactor: 3 }, 400, 'INVALID_REQUEST', ['replicationFactor']],
     ['create: a "__proto__" config key', 'POST', '/v1/topics', '{"name":"x","partitions":1,"config":{"__proto__":{"compression.type":"gzip"}}}', 400, 'INVALID_REQUEST', ['config.__proto__']],
+    ['create: invalid UTF-8 in the name', 'POST', '/v1/topics', withInvalidUtf8('{"name":"t@@","partitions":1}'), 400, 'INVALID_UTF8', ['name']],
     ['create: existing topic', 'POST', '/v1/topics', { name: TOPIC, partitions: 1 }, 409, 'TOPIC_EXISTS', [TOPIC]],
     ['add partitions: malformed JSON', 'POST', `/v1/topics/${TOPIC}/partitions`, '{count:4}', 400, 'MALFORMED_JSON', ['JSON']],
     ['add partitions: count as a string', 'POST', `/v1/topics/${TOPIC}/partitions`, { count: '4' }, 400, 'INVALID_REQUEST', ['count']],
