@@ -231,7 +231,7 @@ describe('admin: bad input', () => {
     ['describe: unknown topic', 'GET', '/v1/topics/no-such-topic', undefined, 404, 'UNKNOWN_TOPIC', ['no-such-topic']],
     ['delete: unknown topic', 'DELETE', '/v1/topics/no-such-topic', undefined, 404, 'UNKNOWN_TOPIC', ['no-such-topic']],
     ['unknown route', 'GET', '/v1/nothing-here', undefined, 404, 'NOT_FOUND', ['/v1/nothing-here']],
-    ['unsupported method', 'PUT', `/v1/topics/${TOPIC}`, { partitions: 5 }, 404, 'NOT_FOUND', ['PUT']],
+    ['unsupported method', 'PUT', `/v1/topics/${TOPIC}`, { partitions: 5 }, 405, 'METHOD_NOT_ALLOWED', ['PUT', 'GET, DELETE, HEAD']],
   ];
 
   it.each(adminRows)('%s', async (_, method, path, body, status, code, mentions) => {
