@@ -1,6 +1,8 @@
 // Key/value encodings of the JSON API: UTF-8 strings or strict base64.
 import { InvalidRequestError } from '../../lib/errors.ts';
-import type { FetchedRecord } from '../../lib/log/fetcher.ts';
+import type { PolledRecord } from '../../lib/groups/consumer.ts';
+import type { FetchedRecord, ReadBudget } from '../../lib/log/fetcher.ts';
+import { MAX_RESPONSE_BYTES, RESPONSE_ENVELOPE_BYTES } from './schemas.ts';
 
 export type Encoding = 'utf8' | 'base64';
 /** 1 at the char codes of the standard base64 alphabet. */
@@ -49,5 +51,23 @@ export function recordJson(record: FetchedRecord, encoding: Encoding) {
     key: encodeField(record.key, encoding),
     value: encodeField(record.value, encoding),
     headers: Object.fromEntries(record.headers.map((h) => [h.key, h.value === null ? null : Buffer.from(h.value).toString('utf8')])),
+  };
+}
+
+/** The JSON form of a polled record: a fetched record's, plus its topic. */
+export function polledRecordJson(record: PolledRecord, encoding: Encoding) {
+  return { topic: record.topic, ...recordJson(record, encoding) };
+}
+
+/**
+ * What the records of one fetch or poll response may take, measured exactly as the response
+ * serialises them: escaping can make a record's JSON form six times its bytes (utf8 "\u0001").
+ */
+export function responseBudget<R extends FetchedRecord>(encoding: Encoding, toJson: (record: R, encoding: Encoding) => unknown): ReadBudget<R> {
+  return {
+    bytes: MAX_RESPONSE_BYTES - RESPONSE_ENVELOPE_BYTES,
+    // Plus one for the comma that separates it from the next record.
+    sizeOf: (record) => Buffer.byteLength(JSON.stringify(toJson(record, encoding))) + 1,
+    remedy: encoding === 'utf8' ? 'read it with encoding base64 (?encoding=base64 to fetch, "encoding":"base64" to poll), which escapes nothing' : undefined,
   };
 }
