@@ -2,7 +2,7 @@
 // batches (in parallel), verify CRCs, and never return anything at or past the high watermark.
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { decodeBatch, type RecordHeader } from '../codec/segment.ts';
-import { CorruptDataError, InvariantViolationError, NotFoundError, OffsetOutOfRangeError } from '../errors.ts';
+import { CorruptDataError, InvariantViolationError, NotFoundError, OffsetOutOfRangeError, RecordTooLargeError } from '../errors.ts';
 import { retry, sleep } from '../retry.ts';
 import type { Storage } from '../storage.ts';
 import { forgetCachedTopic, getTopicCached, onTopicLogs } from '../topics/topic-store.ts';
@@ -21,6 +21,20 @@ export interface FetchRequest {
   maxRecords: number;
   maxBytes: number;
   waitMs: number;
+  /** A hard bound on what is returned, in the caller's measure. */
+  budget?: ReadBudget<FetchedRecord>;
+}
+
+/**
+ * A hard bound on the records one read returns, measured as the caller sizes them (e.g. as a
+ * response will serialise them). Unlike maxBytes it makes no exception for the first record: one
+ * that alone exceeds it is RecordTooLargeError, as returning it would break the caller's bound.
+ */
+export interface ReadBudget<R> {
+  bytes: number;
+  sizeOf(record: R): number;
+  /** What a caller can do about a record too large for the budget, if anything. */
+  remedy?: string;
 }
 
 export interface FetchedRecord {
@@ -42,8 +56,8 @@ export interface FetchResult {
   gaps: Array<{ startOffset: number; endOffset: number }>;
 }
 
-/** Index entries read per fetch at most: bounds the parallel GET fan-out of one request. */
-const MAX_ENTRIES_PER_FETCH = 64;
+/** Index entries read per fetch at most: bounds the parallel GET fan-out of one request (and its gaps). */
+export const MAX_ENTRIES_PER_FETCH = 64;
 const POLL_MAX_DELAY_MS = 200;
 
 export function recordSize(r: { key: Uint8Array | null; value: Uint8Array | null; headers: RecordHeader[] }): number {
@@ -97,6 +111,7 @@ export class Fetcher {
     const batches = await Promise.all(entries.map((e) => (e.kind === 'data' ? this.readBatch(e) : Promise.resolve([]))));
     const result: FetchResult = { records: [], nextOffset: req.offset, highWatermark: view.highWatermark, logStartOffset: view.head.logStart, gaps: [] };
     let bytes = 0;
+    let spent = 0;
     for (const [i, entry] of entries.entries()) {
       if (entry.kind === 'gap') {
         result.gaps.push({ startOffset: Math.max(entry.base, req.offset), endOffset: entry.base + entry.count });
@@ -105,11 +120,16 @@ export class Fetcher {
       }
       for (const record of batches[i]!) {
         if (record.offset < req.offset) continue;
+        const fetched = { ...record, partition: req.partition };
         const size = recordSize(record);
-        // Like Kafka, the first record is returned even when it alone exceeds maxBytes.
-        if (result.records.length >= req.maxRecords || (result.records.length > 0 && bytes + size > req.maxBytes)) return result;
-        result.records.push({ ...record, partition: req.partition });
+        const cost = req.budget?.sizeOf(fetched) ?? 0;
+        const withinBudget = !req.budget || spent + cost <= req.budget.bytes;
+        // Like Kafka, the first record is returned even when it alone exceeds maxBytes (not the budget).
+        if (result.records.length >= req.maxRecords || (result.records.length > 0 && (bytes + size > req.maxBytes || !withinBudget))) return result;
+        if (!withinBudget) throw recordOverBudget(fetched, cost, req.budget!);
+        result.records.push(fetched);
         bytes += size;
+        spent += cost;
         result.nextOffset = record.offset + 1;
       }
     }
@@ -153,6 +173,11 @@ export class Fetcher {
     }
     return records.map((r) => ({ offset: entry.base + r.offsetDelta, timestamp: r.timestamp, key: r.key, value: r.value, headers: r.headers }));
   }
+}
+
+function recordOverBudget(record: FetchedRecord, cost: number, budget: ReadBudget<FetchedRecord>): RecordTooLargeError {
+  const remedy = budget.remedy ? `: ${budget.remedy}` : '';
+  return new RecordTooLargeError('RECORD_TOO_LARGE_FOR_RESPONSE', `the record at offset ${record.offset} of partition ${record.partition} takes ${cost} bytes, more than the ${budget.bytes} bytes one read may return${remedy}`);
 }
 
 /**

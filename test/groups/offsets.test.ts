@@ -3,7 +3,7 @@ import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { offsetKey } from '../../lib/groups/group-store.ts';
 import { getTopic } from '../../lib/topics/topic-store.ts';
-import { expectError } from '../api/client.ts';
+import { expectError, withInvalidUtf8 } from '../api/client.ts';
 import { startGroupApi, type GroupApi } from './group-client.ts';
 
 let api: GroupApi;
@@ -137,13 +137,18 @@ describe('consumer groups: offsets', () => {
     expect([0, 3, 10]).toContain((await api.committed('contended'))['events:0']);
   });
 
-  it.each<[string, string, string, unknown, number, string]>([
+  it.each<[string, string, string, unknown, number, string, string?]>([
     ['unknown topic', 'POST', '/v1/groups/bad/members', { topics: ['nope'] }, 404, 'UNKNOWN_TOPIC'],
     ['no topics', 'POST', '/v1/groups/bad/members', { topics: [] }, 400, 'INVALID_REQUEST'],
     ['session timeout too short', 'POST', '/v1/groups/bad/members', { topics: ['events'], sessionTimeoutMs: 10 }, 400, 'INVALID_REQUEST'],
     ['unknown assignor', 'POST', '/v1/groups/bad/members', { topics: ['events'], assignor: 'roundrobin' }, 400, 'INVALID_REQUEST'],
     ['unknown field', 'POST', '/v1/groups/bad/members', { topics: ['events'], extra: 1 }, 400, 'INVALID_REQUEST'],
     ['malformed JSON', 'POST', '/v1/groups/bad/members', '{"topics":', 400, 'MALFORMED_JSON'],
+    ['a join with invalid UTF-8', 'POST', '/v1/groups/bad/members', withInvalidUtf8('{"topics":["events@@"]}'), 400, 'INVALID_UTF8', 'topics.0'],
+    ['a poll with invalid UTF-8', 'POST', '/v1/groups/bad/members/6f1c1c8e-8f43-4f43-9d55-0a3b0c1f3a11/poll', withInvalidUtf8('{"ack":"@@"}'), 400, 'INVALID_UTF8', 'ack'],
+    ['a heartbeat with invalid UTF-8', 'POST', '/v1/groups/bad/members/6f1c1c8e-8f43-4f43-9d55-0a3b0c1f3a11/heartbeat', withInvalidUtf8('{"memberEpoch":1,"owned":[{"topic":"@@","partitions":[0]}]}'), 400, 'INVALID_UTF8', 'owned.0.topic'],
+    ['a commit with invalid UTF-8 metadata', 'POST', '/v1/groups/bad/offsets', withInvalidUtf8('{"offsets":[{"topic":"events","partition":0,"offset":1,"metadata":"@@"}]}'), 400, 'INVALID_UTF8', 'offsets.0.metadata'],
+    ['a reset with invalid UTF-8', 'POST', '/v1/groups/bad/offsets/reset', withInvalidUtf8('{"topic":"@@","to":"earliest"}'), 400, 'INVALID_UTF8', 'topic'],
     ['bad group id', 'POST', '/v1/groups/bad%20id/members', { topics: ['events'] }, 400, 'INVALID_REQUEST'],
     ['bad member id', 'POST', '/v1/groups/bad/members/not-a-uuid/heartbeat', { memberEpoch: 1 }, 400, 'INVALID_REQUEST'],
     ['negative epoch', 'POST', '/v1/groups/bad/members/6f1c1c8e-8f43-4f43-9d55-0a3b0c1f3a11/heartbeat', { memberEpoch: -1 }, 400, 'INVALID_REQUEST'],
@@ -162,8 +167,8 @@ describe('consumer groups: offsets', () => {
     ['a reset of a reserved topic name', 'POST', '/v1/groups/bad/offsets/reset', { topic: '..', to: 'earliest' }, 400, 'INVALID_REQUEST'],
     ['bad reset target', 'POST', '/v1/groups/bad/offsets/reset', { topic: 'events', to: 'middle' }, 400, 'INVALID_REQUEST'],
     ['describe unknown group', 'GET', '/v1/groups/bad', undefined, 404, 'UNKNOWN_GROUP'],
-  ])('refuses %s with a clear error and writes nothing', async (_name, method, path, body, status, code) => {
-    expectError(await api.call(method, path, body), status, code);
+  ])('refuses %s with a clear error and writes nothing', async (_name, method, path, body, status, code, mentions) => {
+    expectError(await api.call(method, path, body), status, code, mentions === undefined ? [] : [mentions]);
     expect(await api.store.read('bad')).toBeUndefined();
     expect(await api.store.readOffsets('bad')).toEqual([]);
   });
