@@ -46,6 +46,14 @@ export class PayloadTooLargeError extends QueueError {
   readonly code = 'PAYLOAD_TOO_LARGE';
 }
 
+/** One record is larger than a bound no exception is made for (what a request or a response can carry). */
+export class RecordTooLargeError extends QueueError {
+  readonly status = 413;
+  constructor(readonly code: 'RECORD_TOO_LARGE' | 'RECORD_TOO_LARGE_FOR_RESPONSE', message: string) {
+    super(message);
+  }
+}
+
 export class OffsetOutOfRangeError extends QueueError {
   readonly status = 416;
   readonly code = 'OFFSET_OUT_OF_RANGE';

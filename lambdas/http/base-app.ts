@@ -1,8 +1,9 @@
 // The application shell every endpoint shares: optional auth, the body limit, health, the v1
-// not-found and error formats. Route groups are mounted by the caller, so a Lambda function bundles
-// only the routes (and domain code) it serves.
+// not-found, method-not-allowed and error formats. Route groups are mounted by the caller, so a
+// Lambda function bundles only the routes (and domain code) it serves.
 import { Hono, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { PatternRouter } from 'hono/router/pattern-router';
 import { PayloadTooLargeError } from '../../lib/errors.ts';
 import { createStorage, type Storage } from '../../lib/storage.ts';
 import { authFromEnv } from './auth.ts';
@@ -21,9 +22,26 @@ export function createBaseApp(routes: Hono[], serves: string[], auth: Middleware
   }));
   app.get('/v1/health', (c) => c.json({ status: 'ok' }));
   for (const route of routes) app.route('/', route);
-  app.notFound((c) => c.json(errorBody('NOT_FOUND', `no route for ${c.req.method} ${new URL(c.req.url).pathname} on this endpoint (serves: ${serves.join(', ')})`), 404));
+  const allowed = allowedMethods(app);
+  // A route rather than app.notFound: an app that mounts this one (the local server's) keeps it.
+  app.all('*', (c) => {
+    const methods = allowed(c.req.path);
+    if (methods.length > 0) {
+      return c.json(errorBody('METHOD_NOT_ALLOWED', `${c.req.method} is not allowed on ${c.req.path}; allowed: ${methods.join(', ')}`), 405, { Allow: methods.join(', ') });
+    }
+    return c.json(errorBody('NOT_FOUND', `no route for ${c.req.method} ${c.req.path} on this endpoint (serves: ${serves.join(', ')})`), 404);
+  });
   app.onError(toErrorResponse);
   return app;
+}
+
+/** The methods the app's routes serve at a path (HEAD wherever GET is: Hono answers it from GET). */
+function allowedMethods(app: Hono): (path: string) => string[] {
+  const router = new PatternRouter<string>();
+  for (const route of app.routes) if (route.method !== 'ALL') router.add(route.method, route.path, route.method);
+  const methods = [...new Set(app.routes.map((route) => route.method).filter((method) => method !== 'ALL'))];
+  if (methods.includes('GET')) methods.push('HEAD');
+  return (path) => methods.filter((method) => router.match(method === 'HEAD' ? 'GET' : method, path)[0].length > 0);
 }
 
 /** One Lambda function's app: its own storage clients, auth from the environment, one route group. */

@@ -7,6 +7,15 @@ export const MAX_FETCH_BYTES = 4 * 1024 * 1024;
 export const MAX_WAIT_MS = 20_000;
 /** The Lambda synchronous invocation payload limit: bodies above it never reach a function. */
 export const MAX_BODY_BYTES = 6 * 1024 * 1024;
+/** The same limit bounds a buffered response (the fetch and groups functions), its JSON envelope included. */
+export const MAX_RESPONSE_BYTES = MAX_BODY_BYTES;
+/**
+ * Room kept in a fetch or poll response for everything but its records. A fetch adds three offsets
+ * and at most MAX_ENTRIES_PER_FETCH gaps (under 5 KB); a poll its member's assignment, at most
+ * MAX_SUBSCRIBED_TOPICS names of 249 characters with MAX_PARTITIONS partitions each (under 450 KB).
+ * test/api/response-size.test.ts checks both bounds.
+ */
+export const RESPONSE_ENVELOPE_BYTES = 512 * 1024;
 
 const nonNegativeInt = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 

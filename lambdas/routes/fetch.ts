@@ -1,7 +1,7 @@
 // Fetch: read committed records of one partition from an offset, optionally long-polling.
 import { Hono } from 'hono';
 import { InvalidRequestError } from '../../lib/errors.ts';
-import { recordJson } from '../http/encoding.ts';
+import { recordJson, responseBudget } from '../http/encoding.ts';
 import { fetchQuery, offsetsQuery, partitionParam } from '../http/schemas.ts';
 import { parseWith } from '../http/request.ts';
 import type { Services } from '../http/services.ts';
@@ -23,6 +23,7 @@ export function fetchRoutes({ fetcher }: Pick<Services, 'fetcher'>): Hono {
       maxRecords: query.maxRecords ?? 500,
       maxBytes: query.maxBytes ?? 1024 * 1024,
       waitMs: query.waitMs ?? 0,
+      budget: responseBudget(encoding, recordJson),
     });
     return c.json({
       records: result.records.map((r) => recordJson(r, encoding)),

@@ -5,7 +5,7 @@ import * as z from 'zod';
 import { MAX_OFFSETS_PER_COMMIT } from '../../lib/groups/group-store.ts';
 import { GROUP_ID, REBALANCE_TIMEOUT_MS, SESSION_TIMEOUT_MS, topicPartition } from '../../lib/groups/model.ts';
 import { TOPIC_NAME, TOPIC_NAME_RULE } from '../../lib/topics/topic-config.ts';
-import { recordJson } from '../http/encoding.ts';
+import { polledRecordJson, responseBudget } from '../http/encoding.ts';
 import { jsonBody, parseWith } from '../http/request.ts';
 import { MAX_FETCH_BYTES, MAX_FETCH_RECORDS, MAX_WAIT_MS } from '../http/schemas.ts';
 import type { Services } from '../http/services.ts';
@@ -67,11 +67,6 @@ export const pollBody = z.strictObject({
 
 export const leaveQuery = z.strictObject({ ack: pollId.optional() });
 
-/** A body that may be empty (curl -X POST without -d): empty means {}. */
-async function optionalJsonBody<S extends z.ZodType>(c: Context, schema: S): Promise<z.infer<S>> {
-  return (await c.req.text()).trim() === '' ? parseWith(schema, {}) : jsonBody(c, schema);
-}
-
 export function groupRoutes({ groups }: Pick<Services, 'groups'>): Hono {
   const app = new Hono();
   const group = (c: Context) => parseWith(groupParam, c.req.param('group'), 'path parameter group');
@@ -108,15 +103,17 @@ export function groupRoutes({ groups }: Pick<Services, 'groups'>): Hono {
 
   app.post('/v1/groups/:group/members/:memberId/poll', async (c) => {
     const [groupId, memberId] = [group(c), member(c)];
-    const body = await optionalJsonBody(c, pollBody);
+    const body = await jsonBody(c, pollBody, {});
+    const encoding = body.encoding ?? 'utf8';
     const result = await groups.consumer.poll(groupId, memberId, {
       maxRecords: body.maxRecords ?? 500,
       maxBytes: body.maxBytes ?? 1024 * 1024,
       waitMs: body.waitMs ?? 0,
       autoCommit: body.autoCommit ?? true,
       ack: body.ack,
+      budget: responseBudget(encoding, polledRecordJson),
     });
-    return c.json({ ...result, records: result.records.map((r) => ({ topic: r.topic, ...recordJson(r, body.encoding ?? 'utf8') })) });
+    return c.json({ ...result, records: result.records.map((r) => polledRecordJson(r, encoding)) });
   });
 
   app.post('/v1/groups/:group/offsets', async (c) => {

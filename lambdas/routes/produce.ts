@@ -1,6 +1,9 @@
 // Produce: validate everything, then upload and sequence (or, with acks=0, answer first).
 import { Hono } from 'hono';
-import { decodeField, utf8Bytes } from '../http/encoding.ts';
+import { RecordTooLargeError } from '../../lib/errors.ts';
+import type { ProduceRecord } from '../../lib/log/producer.ts';
+import { MAX_PARTITIONS } from '../../lib/topics/topic-config.ts';
+import { decodeField, polledRecordJson, responseBudget, utf8Bytes } from '../http/encoding.ts';
 import { runInBackground } from '../http/background.ts';
 import { produceBody } from '../http/schemas.ts';
 import { jsonBody } from '../http/request.ts';
@@ -22,6 +25,7 @@ export function produceRoutes({ producer }: Pick<Services, 'producer'>): Hono {
       partition: r.partition,
       timestamp: r.timestamp,
     }));
+    assertReturnable(c.req.param('topic'), records);
     const plan = await producer.prepare(c.req.param('topic'), records);
     const acks = body.acks ?? 'all';
     if (acks === '0') {
@@ -33,4 +37,17 @@ export function produceRoutes({ producer }: Pick<Services, 'producer'>): Hono {
   });
 
   return app;
+}
+
+/**
+ * Every stored record can be read back: alone, in base64 (the smaller encoding), it fits a fetch
+ * or poll response at the largest offset, timestamp and partition. The body limit alone does not
+ * ensure it: base64 is 4/3 of the bytes a utf8 body carried, and header values are escaped.
+ */
+function assertReturnable(topic: string, records: ProduceRecord[]): void {
+  const budget = responseBudget('base64', polledRecordJson);
+  for (const [i, record] of records.entries()) {
+    const size = budget.sizeOf({ ...record, topic, partition: MAX_PARTITIONS - 1, offset: Number.MAX_SAFE_INTEGER, timestamp: Number.MAX_SAFE_INTEGER });
+    if (size > budget.bytes) throw new RecordTooLargeError('RECORD_TOO_LARGE', `records.${i} would take ${size} bytes in a fetch or poll response even as base64, more than the ${budget.bytes} one can carry; split it into smaller records`);
+  }
 }

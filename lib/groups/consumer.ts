@@ -21,7 +21,7 @@
 // Concurrent polls of one member (a retry after a client timeout) each write conditionally; only
 // the delivery stored last can be acknowledged, and acknowledging any other one means redelivery.
 import { NotFoundError, OffsetOutOfRangeError, PartitionLogMissingError } from '../errors.ts';
-import type { FetchedRecord, Fetcher } from '../log/fetcher.ts';
+import type { FetchedRecord, Fetcher, ReadBudget } from '../log/fetcher.ts';
 import { sleep } from '../retry.ts';
 import type { GroupCoordinator } from './coordinator.ts';
 import { newPollId, type CommittedOffset } from './group-store.ts';
@@ -38,6 +38,8 @@ export interface PollOptions {
   autoCommit: boolean;
   /** The pollId of the last response received: confirms that batch. */
   ack?: string;
+  /** A hard bound on the records returned, over all partitions (see ReadBudget). */
+  budget?: ReadBudget<PolledRecord>;
 }
 
 export interface PolledRecord extends FetchedRecord {
@@ -82,7 +84,7 @@ export class Consumer {
     const start = await this.startPositions(group, member, partitions);
     const batches = await this.fetchAll(partitions, start, topicIds, member, options);
 
-    const delivered = limitRecords(batches, options.maxRecords);
+    const delivered = limitRecords(batches, options);
     const positions = Object.fromEntries(delivered.filter((b) => !b.gone && b.next !== member.positions[b.tp]).map((b) => [b.tp, b.next]));
     // A replaced topic must be recorded even when nothing was delivered: the write below refreshes
     // the group's topic metadata (consistently, as the recorded topicId differs from the current one).
@@ -111,9 +113,12 @@ export class Consumer {
     return start;
   }
 
-  /** Fetches every partition (budget split evenly) until some records arrive, a topic is found gone, or waitMs is over. */
+  /**
+   * Fetches every partition (maxRecords and maxBytes split evenly; the budget, a hard bound, whole
+   * to each) until some records arrive, a topic is found gone, or waitMs is over.
+   */
   private async fetchAll(partitions: TopicPartition[], start: StartPositions, topicIds: Record<string, string>, member: Member, options: PollOptions): Promise<PartitionBatch[]> {
-    const budget = {
+    const share = {
       maxRecords: Math.max(1, Math.ceil(options.maxRecords / Math.max(1, partitions.length))),
       maxBytes: Math.max(1, Math.floor(options.maxBytes / Math.max(1, partitions.length))),
     };
@@ -122,7 +127,7 @@ export class Consumer {
     for (let delay = 10; ; delay = Math.min(delay * 2, POLL_MAX_DELAY_MS)) {
       const batches = await Promise.all(partitions.map((tp) => {
         const offset = positions[tp];
-        return offset === undefined ? { tp, records: [], next: 0, gone: true } : this.fetchPartition(tp, topicIds, offset, member, budget);
+        return offset === undefined ? { tp, records: [], next: 0, gone: true } : this.fetchPartition(tp, topicIds, offset, member, share, options.budget);
       }));
       const remaining = deadline - Date.now();
       if (partitions.length === 0 || remaining <= 0 || batches.some((b) => b.records.length > 0 || b.gone)) return batches;
@@ -131,17 +136,18 @@ export class Consumer {
     }
   }
 
-  private async fetchPartition(tp: TopicPartition, topicIds: Record<string, string>, offset: number, member: Member, budget: { maxRecords: number; maxBytes: number }): Promise<PartitionBatch> {
+  private async fetchPartition(tp: TopicPartition, topicIds: Record<string, string>, offset: number, member: Member, share: { maxRecords: number; maxBytes: number }, budget?: ReadBudget<PolledRecord>): Promise<PartitionBatch> {
     const { topic, partition } = parseTopicPartition(tp);
+    const partitionBudget = budget && { ...budget, sizeOf: (r: FetchedRecord) => budget.sizeOf({ ...r, topic }) };
     try {
       // By topicId: the fetcher refuses (after a consistent read) to read another incarnation.
-      const result = await this.fetcher.fetch({ topic, topicId: topicIds[topic], partition, offset, ...budget, waitMs: 0 });
+      const result = await this.fetcher.fetch({ topic, topicId: topicIds[topic], partition, offset, ...share, waitMs: 0, budget: partitionBudget });
       return { tp, records: result.records.map((r) => ({ ...r, topic })), next: result.nextOffset };
     } catch (err) {
       // A committed offset outside the log (e.g. a reset to a future offset): apply autoOffsetReset.
       if (err instanceof OffsetOutOfRangeError) {
         const next = member.autoOffsetReset === 'earliest' ? err.logStartOffset : err.highWatermark;
-        return next === offset ? { tp, records: [], next } : this.fetchPartition(tp, topicIds, next, member, budget);
+        return next === offset ? { tp, records: [], next } : this.fetchPartition(tp, topicIds, next, member, share, budget);
       }
       // The recorded incarnation was deleted (and maybe re-created): nothing to read from it.
       if (isGone(err)) return { tp, records: [], next: offset, gone: true };
@@ -166,20 +172,26 @@ async function whileTopicExists<T>(value: Promise<T>): Promise<T | undefined> {
 }
 
 /**
- * At most maxRecords in all, taken partition by partition from a random starting point (so no
- * partition is starved); a partition cut short resumes after its last delivered record.
+ * At most maxRecords in all and within the budget, taken partition by partition from a random
+ * starting point (so no partition is starved); a partition cut short resumes after its last
+ * delivered record.
  */
-function limitRecords(batches: PartitionBatch[], maxRecords: number): PartitionBatch[] {
+function limitRecords(batches: PartitionBatch[], { maxRecords, budget }: PollOptions): PartitionBatch[] {
   const first = Math.floor(Math.random() * Math.max(1, batches.length));
   const rotated = [...batches.slice(first), ...batches.slice(0, first)];
   let room = maxRecords;
+  let spendable = budget?.bytes ?? Infinity;
   return rotated.map((b) => {
-    if (b.records.length <= room) {
-      room -= b.records.length;
-      return b;
+    let taken = 0;
+    for (const record of b.records) {
+      const cost = budget?.sizeOf(record) ?? 0;
+      if (taken === room || cost > spendable) break;
+      spendable -= cost;
+      taken++;
     }
-    const records = b.records.slice(0, room);
-    room -= records.length;
+    room -= taken;
+    if (taken === b.records.length) return b;
+    const records = b.records.slice(0, taken);
     return { tp: b.tp, records, next: records.length > 0 ? records.at(-1)!.offset + 1 : b.records[0]!.offset };
   });
 }

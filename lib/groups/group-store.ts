@@ -5,7 +5,9 @@
 // Every membership change is read (consistent) → pure transition → Put conditioned on the version
 // read, retried with jitter on conflict. Member commits are a transaction of a ConditionCheck on
 // the group item (the member holds the partitions at that epoch) and the offset Puts, so a
-// rejected commit writes nothing. Heartbeats never touch offset items, commits never bump version.
+// rejected commit writes nothing; each Put never lowers its partition's offset, so committed offsets
+// only move back through writes that require an empty group (reset, standalone commit).
+// Heartbeats never touch offset items, commits never bump version.
 import { randomUUID } from 'node:crypto';
 import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand, TransactWriteCommand, paginateQuery, paginateScan, type PutCommandInput } from '@aws-sdk/lib-dynamodb';
@@ -57,7 +59,7 @@ class GroupChangedError extends ConflictError {
   }
 }
 
-// Named condition clauses of the group item. Each guards one timeline:
+// Named condition clauses (of the group item unless said otherwise). Each guards one timeline:
 const clauses = {
   // A and B both read version 7 → A writes version 8 (say, B's partition moved to A) → B's write,
   // computed from version 7, must fail and be recomputed from 8: no update is ever lost.
@@ -70,6 +72,11 @@ const clauses = {
   // M owns p at epoch 5 → M releases p (its epoch may stay 5 while other revocations are pending)
   // → N takes p and commits → M's late commit of p must fail.
   memberOwns: (i: number) => `contains(#members.#member.#assigned, :tp${i})`,
+  // On a member's offset Put. M's poll P1 reads the group (its batch up to 5 pending) and stalls →
+  // the client's retry P2 commits 5, the client's next poll commits 10 → P1's late commit of 5 must
+  // not move the offset back (nor may a duplicated explicit commit arriving after a later one). An
+  // offset of another topic incarnation, or one stored before offsets were tagged, counts as absent.
+  offsetNotBehind: 'attribute_not_exists(#offset) OR #offset <= :offset OR attribute_not_exists(#topicId) OR #topicId <> :topicId',
   // D marks the group deleting at version v and stalls → a helper finishes the deletion and a new
   // group is created under the same id → D's late deletes must not remove the new group's offsets.
   stillDeleting: '#version = :expectedVersion AND #deleting = :true',
@@ -129,33 +136,56 @@ export class GroupStore {
 
   /**
    * Writes offsets only if the member is in the group at `memberEpoch` and owns every partition.
-   * Returns false (nothing written) otherwise.
+   * Returns false (nothing written) otherwise. An offset below the one stored for the same
+   * topic incarnation (a late or duplicated commit) is left alone: the transaction is cancelled, its
+   * cancellation reasons name those Puts, and the others are committed again without them. The
+   * ConditionCheck keeps checking every partition (even when no Put is left), so the answer keeps
+   * its meaning.
    */
   async commitAsMember(groupId: string, member: Committer, offsets: TopicOffset[], now: number): Promise<boolean> {
-    const owns = offsets.map((_, i) => clauses.memberOwns(i));
-    try {
-      await retry(() => this.storage.ddb.send(new TransactWriteCommand({
-        TransactItems: [
-          {
-            ConditionCheck: {
-              TableName: this.table,
-              Key: { g: groupId, k: GROUP_ITEM_KEY },
-              ConditionExpression: [clauses.memberEpochMatches, ...owns].join(' AND '),
-              ExpressionAttributeNames: { '#members': 'members', '#member': member.memberId, '#memberEpoch': 'memberEpoch', '#assigned': 'assigned' },
-              ExpressionAttributeValues: {
-                ':memberEpoch': member.memberEpoch,
-                ...Object.fromEntries(offsets.map((o, i) => [`:tp${i}`, `${o.topic}:${o.partition}`])),
-              },
+    let ahead = offsets;
+    for (;;) {
+      try {
+        await retry(() => this.storage.ddb.send(this.memberCommit(groupId, member, offsets, ahead, now)), { isRetryable: isTransactionConflict });
+        return true;
+      } catch (err) {
+        if (!(err instanceof TransactionCanceledException)) throw err;
+        // Reasons are positional: the group's ConditionCheck first, then one per offset Put.
+        const [fence, ...puts] = (err.CancellationReasons ?? []).map((r) => r.Code === 'ConditionalCheckFailed');
+        if (fence) return false;
+        if (!puts.some(Boolean)) throw err;
+        ahead = ahead.filter((_, i) => !puts[i]);
+      }
+    }
+  }
+
+  /** The fence on every partition of `owned`, and a Put of each offset in `puts`. */
+  private memberCommit(groupId: string, member: Committer, owned: TopicOffset[], puts: TopicOffset[], now: number): TransactWriteCommand {
+    return new TransactWriteCommand({
+      TransactItems: [
+        {
+          ConditionCheck: {
+            TableName: this.table,
+            Key: { g: groupId, k: GROUP_ITEM_KEY },
+            ConditionExpression: [clauses.memberEpochMatches, ...owned.map((_, i) => clauses.memberOwns(i))].join(' AND '),
+            ExpressionAttributeNames: { '#members': 'members', '#member': member.memberId, '#memberEpoch': 'memberEpoch', '#assigned': 'assigned' },
+            ExpressionAttributeValues: {
+              ':memberEpoch': member.memberEpoch,
+              ...Object.fromEntries(owned.map((o, i) => [`:tp${i}`, `${o.topic}:${o.partition}`])),
             },
           },
-          ...offsets.map((o) => ({ Put: { TableName: this.table, Item: offsetToItem(groupId, { ...o, committedAt: now, memberId: member.memberId, memberEpoch: member.memberEpoch }) } })),
-        ],
-      })), { isRetryable: isTransactionConflict });
-      return true;
-    } catch (err) {
-      if (isConditionFailure(err)) return false;
-      throw err;
-    }
+        },
+        ...puts.map((o) => ({
+          Put: {
+            TableName: this.table,
+            Item: offsetToItem(groupId, { ...o, committedAt: now, memberId: member.memberId, memberEpoch: member.memberEpoch }),
+            ConditionExpression: clauses.offsetNotBehind,
+            ExpressionAttributeNames: { '#offset': 'offset', '#topicId': 'topicId' },
+            ExpressionAttributeValues: { ':offset': o.offset, ':topicId': o.topicId },
+          },
+        })),
+      ],
+    });
   }
 
   async readOffsets(groupId: string): Promise<CommittedOffset[]> {

@@ -1,9 +1,9 @@
 // Committed offsets: the next offset to read per (group, topic, partition), Kafka's convention.
 // Members commit only partitions they own at their current epoch (checked atomically with the
-// write); without a member, offsets may be written (committed or reset) only while the group is
-// empty, as Kafka allows for standalone consumers and admin tools. Every offset is tagged with the
-// topicId of the log it is an offset into: after a topic is deleted and re-created, the old
-// offsets count as absent (see committedOffsets).
+// write), and never move an offset back; without a member, offsets may be written (committed or
+// reset, backwards too) only while the group is empty, as Kafka allows for standalone consumers and
+// admin tools. Every offset is tagged with the topicId of the log it is an offset into: after a
+// topic is deleted and re-created, the old offsets count as absent (see committedOffsets).
 import { ConflictError, InvalidRequestError, NotFoundError, OffsetOutOfRangeError } from '../errors.ts';
 import type { Fetcher } from '../log/fetcher.ts';
 import type { Sequencer } from '../log/sequencer.ts';
@@ -25,10 +25,17 @@ export class Offsets {
     return this.coordinator.store;
   }
 
-  /** Commits as `member` (it must own every partition at that epoch), or standalone when omitted. */
+  /**
+   * Commits as `member` (it must own every partition at that epoch), or standalone when omitted.
+   * Every offset must lie in its log, [log start, high watermark], like a reset's: checked before
+   * anything is written, which stays true because the high watermark never goes down. A member's
+   * commit never lowers an offset (GroupStore.commitAsMember); a standalone one, which requires an
+   * empty group, may.
+   */
   async commit(groupId: string, offsets: OffsetCommit[], member?: Committer): Promise<void> {
     // Without a member nothing else ties the offsets to an incarnation: the tag is read consistently.
     const tagged = await this.validate(offsets, { consistent: !member });
+    await Promise.all(tagged.map((o) => this.resolve(o.topic, o.partition, { offset: o.offset }, o.topicId)));
     if (!member) {
       const committedAt = this.coordinator.now();
       await this.coordinator.apply(groupId, { type: 'require-empty' }, { ifAbsent: 'create', offsets: tagged.map((o) => ({ ...o, committedAt })) });

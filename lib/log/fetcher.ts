@@ -3,7 +3,7 @@
 import { paginateQuery } from '@aws-sdk/lib-dynamodb';
 import { decodeFrames, decodeLogIndex, rangeForOffset, rangeForTimestamp, type ByteRange, type LogIndexEntry } from '../codec/log-segment.ts';
 import { decodeBatch, type RecordHeader } from '../codec/segment.ts';
-import { CorruptDataError, InvariantViolationError, NotFoundError, ObjectGoneError, OffsetOutOfRangeError } from '../errors.ts';
+import { CorruptDataError, InvariantViolationError, NotFoundError, ObjectGoneError, OffsetOutOfRangeError, RecordTooLargeError } from '../errors.ts';
 import { sleep } from '../retry.ts';
 import { SizedCache } from '../sized-cache.ts';
 import type { Storage } from '../storage.ts';
@@ -25,6 +25,20 @@ export interface FetchRequest {
   maxRecords: number;
   maxBytes: number;
   waitMs: number;
+  /** A hard bound on what is returned, in the caller's measure. */
+  budget?: ReadBudget<FetchedRecord>;
+}
+
+/**
+ * A hard bound on the records one read returns, measured as the caller sizes them (e.g. as a
+ * response will serialise them). Unlike maxBytes it makes no exception for the first record: one
+ * that alone exceeds it is RecordTooLargeError, as returning it would break the caller's bound.
+ */
+export interface ReadBudget<R> {
+  bytes: number;
+  sizeOf(record: R): number;
+  /** What a caller can do about a record too large for the budget, if anything. */
+  remedy?: string;
 }
 
 export interface FetchedRecord {
@@ -55,8 +69,8 @@ export interface FetchResult {
   gaps: Array<{ startOffset: number; endOffset: number }>;
 }
 
-/** Index entries read per fetch at most: bounds the parallel GET fan-out of one request. */
-const MAX_ENTRIES_PER_FETCH = 64;
+/** Index entries read per fetch at most: bounds the parallel GET fan-out of one request (and its gaps). */
+export const MAX_ENTRIES_PER_FETCH = 64;
 /** Segments one fetch reads at most (each is usually far larger than a page). */
 const SEGMENTS_PER_FETCH = 4;
 /** Times a read follows offsets that compaction or retention moved under it before giving up. */
@@ -304,6 +318,11 @@ export class Fetcher {
 
 type PageRecord = Omit<FetchedRecord, 'partition'>;
 
+function recordOverBudget(record: FetchedRecord, cost: number, budget: ReadBudget<FetchedRecord>): RecordTooLargeError {
+  const remedy = budget.remedy ? `: ${budget.remedy}` : '';
+  return new RecordTooLargeError('RECORD_TOO_LARGE_FOR_RESPONSE', `the record at offset ${record.offset} of partition ${record.partition} takes ${cost} bytes, more than the ${budget.bytes} bytes one read may return${remedy}`);
+}
+
 /** The records of one batch at `base`, checked to be exactly `count` (the index's word for it). */
 function batchRecords(objectKey: string, position: number, bytes: Uint8Array, base: number, count: number): PageRecord[] {
   const records = decodeBatch(bytes);
@@ -315,6 +334,8 @@ function batchRecords(objectKey: string, position: number, bytes: Uint8Array, ba
 class Page {
   readonly result: FetchResult;
   private bytes = 0;
+  /** Spent of req.budget. */
+  private spent = 0;
 
   constructor(private readonly req: FetchRequest, view: PartitionView) {
     this.result = { records: [], nextOffset: req.offset, highWatermark: view.highWatermark, logStartOffset: view.state.logStart, gaps: [] };
@@ -331,13 +352,19 @@ class Page {
 
   /** Adds records (of one batch) from the requested offset on; false once the page is full. */
   add(records: PageRecord[]): boolean {
+    const { budget } = this.req;
     for (const record of records) {
       if (record.offset < this.req.offset) continue;
+      const fetched = { ...record, partition: this.req.partition };
       const size = recordSize(record);
-      // Like Kafka, the first record is returned even when it alone exceeds maxBytes.
-      if (this.result.records.length >= this.req.maxRecords || (this.result.records.length > 0 && this.bytes + size > this.req.maxBytes)) return false;
-      this.result.records.push({ ...record, partition: this.req.partition });
+      const cost = budget?.sizeOf(fetched) ?? 0;
+      const withinBudget = !budget || this.spent + cost <= budget.bytes;
+      // Like Kafka, the first record is returned even when it alone exceeds maxBytes (not the budget).
+      if (this.result.records.length >= this.req.maxRecords || (this.result.records.length > 0 && (this.bytes + size > this.req.maxBytes || !withinBudget))) return false;
+      if (!withinBudget) throw recordOverBudget(fetched, cost, budget!);
+      this.result.records.push(fetched);
       this.bytes += size;
+      this.spent += cost;
       this.result.nextOffset = record.offset + 1;
     }
     return true;

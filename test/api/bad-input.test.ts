@@ -2,7 +2,7 @@
 // input, and nothing of a rejected produce becomes visible (high watermarks and bucket unchanged).
 import { beforeAll, describe, expect, it } from 'vitest';
 import { MAX_BODY_BYTES, MAX_FETCH_BYTES, MAX_FETCH_RECORDS, MAX_RECORDS_PER_REQUEST, MAX_WAIT_MS } from '../../lambdas/http/schemas.ts';
-import { Api, b64, expectError, startApi, type Reply } from './client.ts';
+import { Api, b64, expectError, startApi, withInvalidUtf8, type Reply } from './client.ts';
 
 let api: Api;
 const TOPIC = 'target';
@@ -77,6 +77,16 @@ const produceRows: Row[] = [
   ['a lone surrogate in a utf8 key', '{"records":[{"key":"\\udc00","value":"v"}]}', 400, 'INVALID_UNICODE', ['records.0.key']],
   ['a lone surrogate in a header value', '{"records":[{"value":"v","headers":{"h":"x\\udbff"}}]}', 400, 'INVALID_UNICODE', ['records.0.headers.h']],
   ['a lone surrogate in a header name', '{"records":[{"value":"v","headers":{"\\ud800":"x"}}]}', 400, 'INVALID_UNICODE', ['records.0.headers']],
+  // Raw bytes that are not UTF-8 would be decoded to U+FFFD: refused, naming the string that holds them.
+  ['invalid UTF-8 in the value of record 2 of 2', withInvalidUtf8('{"records":[{"value":"ok"},{"value":"a@@b"}]}'), 400, 'INVALID_UTF8', ['records.1.value']],
+  ['invalid UTF-8 in a key', withInvalidUtf8('{"records":[{"key":"@@","value":"v"}]}'), 400, 'INVALID_UTF8', ['records.0.key']],
+  ['invalid UTF-8 in a header value', withInvalidUtf8('{"records":[{"value":"v","headers":{"h":"x@@"}}]}'), 400, 'INVALID_UTF8', ['records.0.headers.h']],
+  ['invalid UTF-8 in a header name', withInvalidUtf8('{"records":[{"value":"v","headers":{"n@@":"x"}}]}'), 400, 'INVALID_UTF8', ['records.0.headers.n\ufffd']],
+  ['invalid UTF-8 after a real U+FFFD', withInvalidUtf8('{"records":[{"value":"\\ufffd"},{"value":"\ufffd"},{"value":"@@"}]}'), 400, 'INVALID_UTF8', ['records.2.value']],
+  ['a UTF-8-encoded surrogate', Buffer.from('{"records":[{"value":"\xed\xa0\x80"}]}', 'latin1'), 400, 'INVALID_UTF8', ['records.0.value']],
+  ['a truncated UTF-8 sequence', Buffer.from('{"records":[{"value":"\xe2\x82"}]}', 'latin1'), 400, 'INVALID_UTF8', ['records.0.value']],
+  ['invalid UTF-8 outside any string', withInvalidUtf8('{"records":[{"value":"v"}]}@@'), 400, 'INVALID_UTF8', ['request body']],
+  ['invalid UTF-8 with acks=0', withInvalidUtf8('{"acks":"0","records":[{"value":"@@"}]}'), 400, 'INVALID_UTF8', ['records.0.value']],
   // Unknown partition, including in the last record only
   ['a partition out of range', records({ value: 'v', partition: PARTITIONS }), 404, 'UNKNOWN_PARTITION', [`partition ${PARTITIONS}`, TOPIC]],
   ['a partition out of range in record 3 of 3', records({ value: 'a', partition: 0 }, { key: 'k', value: 'b' }, { value: 'c', partition: 99 }), 404, 'UNKNOWN_PARTITION', ['partition 99']],
@@ -130,6 +140,32 @@ describe('produce: rejected requests leave no trace', () => {
     expect(offset).toMatchObject({ partition: 0, offset: before[0] });
     const page = await api.fetch(TOPIC, 0, { offset: 0 });
     expect(page.records.map((r) => r.value)).toEqual(['seed-0', 'after']);
+  });
+});
+
+describe('produce: large base64 values', () => {
+  /** A base64 value of `chars` characters (a multiple of 4) whose last quartet is `tail`. */
+  const base64Of = (chars: number, tail: string) => 'AQEB'.repeat(chars / 4 - 1) + tail;
+  const bodyWith = (value: string) => JSON.stringify({ encoding: 'base64', records: [{ value, partition: 2 }] });
+  /** The longest base64 value (a multiple of 4) whose body still fits the body limit. */
+  const LONGEST = Math.floor((MAX_BODY_BYTES - bodyWith('').length) / 4) * 4;
+
+  it('a value of 4.5 M characters (3.4 MiB) is stored and reads back byte for byte', async () => {
+    const value = base64Of(4_500_000, 'AQE=');
+    const res = await api.produceRaw(TOPIC, bodyWith(value));
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    const page = await api.fetch(TOPIC, 2, { offset: res.body.offsets[0].offset, encoding: 'base64' });
+    expect(page.records[0]!.value === value).toBe(true);
+  });
+
+  it('an invalid character at the end of the longest value the body limit admits is 400 INVALID_BASE64', async () => {
+    const res = await rejectedWithoutTrace(() => api.produceRaw(TOPIC, bodyWith(base64Of(LONGEST, 'AQ*='))));
+    expectError(res, 400, 'INVALID_BASE64', ['records.0.value']);
+  });
+
+  it('the longest valid value the body limit admits is 413 RECORD_TOO_LARGE: no response could return it', async () => {
+    const res = await rejectedWithoutTrace(() => api.produceRaw(TOPIC, bodyWith(base64Of(LONGEST, 'AQEB'))));
+    expectError(res, 413, 'RECORD_TOO_LARGE', ['records.0']);
   });
 });
 
@@ -187,6 +223,7 @@ describe('admin: bad input', () => {
     ['create: numeric name', 'POST', '/v1/topics', { name: 5, partitions: 1 }, 400, 'INVALID_REQUEST', ['name']],
     ['create: unknown field', 'POST', '/v1/topics', { name: 'x', partitions: 1, replicationFactor: 3 }, 400, 'INVALID_REQUEST', ['replicationFactor']],
     ['create: a "__proto__" config key', 'POST', '/v1/topics', '{"name":"x","partitions":1,"config":{"__proto__":{"compression.type":"gzip"}}}', 400, 'INVALID_REQUEST', ['config.__proto__']],
+    ['create: invalid UTF-8 in the name', 'POST', '/v1/topics', withInvalidUtf8('{"name":"t@@","partitions":1}'), 400, 'INVALID_UTF8', ['name']],
     ['create: existing topic', 'POST', '/v1/topics', { name: TOPIC, partitions: 1 }, 409, 'TOPIC_EXISTS', [TOPIC]],
     ['add partitions: malformed JSON', 'POST', `/v1/topics/${TOPIC}/partitions`, '{count:4}', 400, 'MALFORMED_JSON', ['JSON']],
     ['add partitions: count as a string', 'POST', `/v1/topics/${TOPIC}/partitions`, { count: '4' }, 400, 'INVALID_REQUEST', ['count']],
@@ -194,7 +231,7 @@ describe('admin: bad input', () => {
     ['describe: unknown topic', 'GET', '/v1/topics/no-such-topic', undefined, 404, 'UNKNOWN_TOPIC', ['no-such-topic']],
     ['delete: unknown topic', 'DELETE', '/v1/topics/no-such-topic', undefined, 404, 'UNKNOWN_TOPIC', ['no-such-topic']],
     ['unknown route', 'GET', '/v1/nothing-here', undefined, 404, 'NOT_FOUND', ['/v1/nothing-here']],
-    ['unsupported method', 'PUT', `/v1/topics/${TOPIC}`, { partitions: 5 }, 404, 'NOT_FOUND', ['PUT']],
+    ['unsupported method', 'PUT', `/v1/topics/${TOPIC}`, { partitions: 5 }, 405, 'METHOD_NOT_ALLOWED', ['PUT', 'GET, DELETE, HEAD']],
   ];
 
   it.each(adminRows)('%s', async (_, method, path, body, status, code, mentions) => {

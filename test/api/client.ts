@@ -55,11 +55,11 @@ export class Api {
     return this.services.storage;
   }
 
-  /** `body` objects are sent as JSON; strings are sent verbatim (for malformed bodies). */
+  /** `body` objects are sent as JSON; strings and bytes are sent verbatim (for malformed bodies). */
   async call<T = any>(method: string, path: string, body?: unknown): Promise<Reply<T>> {
     const init: RequestInit = { method };
     if (body !== undefined) {
-      init.body = typeof body === 'string' ? body : JSON.stringify(body);
+      init.body = typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body);
       init.headers = { 'content-type': 'application/json' };
     }
     const res = await this.app.request(path, init);
@@ -149,6 +149,11 @@ export function expectError(res: Reply, status: number, code: string, mentions: 
     if (typeof m === 'string') expect(res.body.error.message, detail).toContain(m);
     else expect(res.body.error.message, detail).toMatch(m);
   }
+}
+
+/** `json` as UTF-8 bytes, with each "@@" replaced by the raw bytes ff fe, which are never valid UTF-8. */
+export function withInvalidUtf8(json: string): Uint8Array {
+  return Buffer.concat(json.split('@@').flatMap((part, i) => (i === 0 ? [Buffer.from(part)] : [Buffer.from([0xff, 0xfe]), Buffer.from(part)])));
 }
 
 export function b64(bytes: Uint8Array | string): string {

@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createApp } from '../../lambdas/http/app.ts';
 import { createServices } from '../../lambdas/http/services.ts';
-import { fetchQuery, MAX_BODY_BYTES, MAX_FETCH_BYTES, MAX_FETCH_RECORDS, MAX_RECORDS_PER_REQUEST, MAX_WAIT_MS } from '../../lambdas/http/schemas.ts';
+import { fetchQuery, MAX_BODY_BYTES, MAX_FETCH_BYTES, MAX_FETCH_RECORDS, MAX_RECORDS_PER_REQUEST, MAX_RESPONSE_BYTES, MAX_WAIT_MS, RESPONSE_ENVELOPE_BYTES } from '../../lambdas/http/schemas.ts';
 import { commitBody, groupParam, heartbeatBody, joinBody, leaveQuery, MAX_METADATA_CHARS, MAX_SUBSCRIBED_TOPICS, memberIdParam, pollBody, resetBody } from '../../lambdas/routes/groups.ts';
 import { MAX_OFFSETS_PER_COMMIT } from '../../lib/groups/group-store.ts';
 import { REBALANCE_TIMEOUT_MS, SESSION_TIMEOUT_MS } from '../../lib/groups/model.ts';
@@ -181,6 +181,11 @@ describe('openapi document', () => {
         expect(String(resolve(doc.components.responses.PayloadTooLarge).description)).toContain(String(MAX_BODY_BYTES));
       }
     }
+    for (const op of ['get /v1/topics/{topic}/partitions/{partition}/records', 'post /v1/groups/{group}/members/{memberId}/poll']) {
+      const [method, path] = op.split(' ') as [string, string];
+      expect(String(resolve(operation(method, path).responses['413']).description), op).toContain('RECORD_TOO_LARGE_FOR_RESPONSE');
+    }
+    expect(String(resolve(doc.components.responses.RecordTooLargeForResponse).description)).toContain(String(MAX_RESPONSE_BYTES - RESPONSE_ENVELOPE_BYTES));
   });
 
   it('documents the fetch query parameters exactly as the server accepts them, with the same bounds', () => {
@@ -503,7 +508,8 @@ describe('real consumer-group responses conform to the document', () => {
     expectReply('post', RESET, await reset({ topic: 'jobs', to: 'middle' }), 400, 'INVALID_REQUEST');
 
     // A standalone commit, now that the group is empty.
-    expectReply('post', COMMIT, await api.call('POST', '/v1/groups/doc/offsets', { offsets: [{ topic: 'jobs', partition: 0, offset: 3 }] }), 204);
+    expectReply('post', COMMIT, await api.call('POST', '/v1/groups/doc/offsets', { offsets: [{ topic: 'jobs', partition: 0, offset: 2 }] }), 204);
+    expectReply('post', COMMIT, await api.call('POST', '/v1/groups/doc/offsets', { offsets: [{ topic: 'jobs', partition: 0, offset: 3 }] }), 416, 'OFFSET_OUT_OF_RANGE');
 
     // Delete.
     expectReply('delete', GROUP, await api.call('DELETE', '/v1/groups/doc'), 204);

@@ -18,7 +18,7 @@ describe('round trips', () => {
       { key: null, value: 'no key', timestamp: 0 },
       { key: 'no value', value: null, timestamp: Number.MAX_SAFE_INTEGER },
       { key: '', value: '', timestamp: 5 },
-      { value: 'ünïcödé ✓ 🚀 \u0000 "quoted"\n', headers: { 'h-ü': '🚀', '': 'empty name' }, timestamp: 1 },
+      { value: 'ünïcödé ✓ 🚀 \u0000 \ufffd "quoted"\n', headers: { 'h-ü': '🚀', '': 'empty name' }, timestamp: 1 },
     ];
     const offsets = await api.produce('utf8', records);
     expect(offsets).toEqual(records.map((r, i) => ({ partition: 0, offset: i, timestamp: r.timestamp })));

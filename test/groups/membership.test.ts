@@ -7,6 +7,8 @@ let api: GroupApi;
 beforeAll(async () => {
   api = await startGroupApi();
   await api.createTopic('orders', 4);
+  // Records to commit offsets into: a commit past the high watermark is refused before any fencing.
+  for (let partition = 0; partition < 4; partition++) await api.produce('orders', Array.from({ length: 10 }, (_, i) => ({ value: `o${i}`, partition })));
   await api.createTopic('tiny', 2);
   await api.createTopic('wide', 24);
 });

@@ -3,7 +3,7 @@ import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { offsetKey } from '../../lib/groups/group-store.ts';
 import { getTopic } from '../../lib/topics/topic-store.ts';
-import { expectError } from '../api/client.ts';
+import { expectError, withInvalidUtf8 } from '../api/client.ts';
 import { startGroupApi, type GroupApi } from './group-client.ts';
 
 let api: GroupApi;
@@ -29,6 +29,41 @@ describe('consumer groups: offsets', () => {
     expect((await api.committed('standalone'))['events:0']).toBe(4);
     // A member starts from the committed offset.
     expect((await m.poll())[0]).toMatchObject({ partition: 0, offset: 4 });
+  });
+
+  it('keeps a member\'s committed offsets from moving back: a late lower commit leaves them, the other partitions still advance', async () => {
+    await api.createTopic('pairs', 3);
+    for (const partition of [0, 1, 2]) await api.produce('pairs', Array.from({ length: 10 }, (_, i) => ({ value: `p${partition}-${i}`, partition })));
+    const m = await api.join('forward', { topics: ['pairs'] });
+    const commit = (offsets: number[], memberEpoch?: number) => m.commit(offsets.map((offset, partition) => ({ topic: 'pairs', partition, offset, metadata: `at ${offset}` })), memberEpoch);
+    expect((await commit([5, 5, 5])).status).toBe(204);
+    // A duplicated earlier commit arriving late: an idempotent success that writes nothing.
+    expect((await commit([3, 3, 3])).status).toBe(204);
+    expect(await api.committed('forward')).toEqual({ 'pairs:0': 5, 'pairs:1': 5, 'pairs:2': 5 });
+    // Two partitions behind, one ahead: the one ahead is committed, the others keep offset and metadata.
+    expect((await commit([4, 8, 5])).status).toBe(204);
+    expect(await api.committed('forward')).toEqual({ 'pairs:0': 5, 'pairs:1': 8, 'pairs:2': 5 });
+    expect((await api.describeGroup('forward')).offsets.map((o: any) => o.metadata)).toEqual(['at 5', 'at 8', 'at 5']);
+    // Behind or not, a stale epoch is still fenced.
+    expectError(await commit([1, 1, 1], m.last.memberEpoch + 1), 409, 'FENCED_MEMBER_EPOCH');
+    // An empty group may be moved back: that is what standalone commits and resets are for.
+    await m.leave();
+    expect((await api.call('POST', '/v1/groups/forward/offsets', { offsets: [{ topic: 'pairs', partition: 1, offset: 2 }] })).status).toBe(204);
+    expect((await api.committed('forward'))['pairs:1']).toBe(2);
+  });
+
+  it('refuses an offset past the high watermark with 416 naming both bounds, as a member, standalone or in a reset', async () => {
+    const m = await api.join('beyond', { topics: ['events'] });
+    const past = [{ topic: 'events', partition: 0, offset: 11 }];
+    expectError(await m.commit(past), 416, 'OFFSET_OUT_OF_RANGE', ['11', '0 (log start)', '10 (high watermark)']);
+    expectError(await m.commit([{ topic: 'events', partition: 1, offset: 1 }]), 416, 'OFFSET_OUT_OF_RANGE', ['0 (high watermark)']);
+    await m.leave();
+    expectError(await api.call('POST', '/v1/groups/beyond/offsets', { offsets: past }), 416, 'OFFSET_OUT_OF_RANGE', ['11', '0 (log start)', '10 (high watermark)']);
+    expectError(await reset('beyond', { topic: 'events', partitions: [0], to: { offset: 11 } }), 416, 'OFFSET_OUT_OF_RANGE', ['11', '0 (log start)', '10 (high watermark)']);
+    expect(await api.store.readOffsets('beyond')).toEqual([]);
+    // The high watermark itself is a valid offset: nothing left to read.
+    expect((await api.call('POST', '/v1/groups/beyond/offsets', { offsets: [{ topic: 'events', partition: 0, offset: 10 }] })).status).toBe(204);
+    expect((await api.describeGroup('beyond')).offsets).toContainEqual(expect.objectContaining({ partition: 0, committedOffset: 10, highWatermark: 10, lag: 0 }));
   });
 
   it('resets to earliest, latest, a timestamp or an offset, only when the group is empty', async () => {
@@ -85,7 +120,8 @@ describe('consumer groups: offsets', () => {
     const auto = await storedItem('lean');
     expect(Object.keys(auto).sort()).toEqual(['committedAt', 'g', 'k', 'memberEpoch', 'memberId', 'offset', 'partition', 'topic', 'topicId']);
     expect(auto).toMatchObject({ topic: 'events', partition: 0, offset: 10, topicId, memberId: m.id, memberEpoch: m.last.memberEpoch });
-    expect((await m.commit([{ topic: 'events', partition: 0, offset: 7, metadata: 'batch-3' }])).status).toBe(204);
+    // The same offset again (not behind) is written again, with its metadata.
+    expect((await m.commit([{ topic: 'events', partition: 0, offset: 10, metadata: 'batch-3' }])).status).toBe(204);
     expect(Object.keys(await storedItem('lean')).sort()).toEqual(['committedAt', 'g', 'k', 'memberEpoch', 'memberId', 'metadata', 'offset', 'partition', 'topic', 'topicId']);
     await m.leave();
     expect((await reset('lean', { topic: 'events', partitions: [0], to: 'earliest' })).status).toBe(200);
@@ -101,13 +137,18 @@ describe('consumer groups: offsets', () => {
     expect([0, 3, 10]).toContain((await api.committed('contended'))['events:0']);
   });
 
-  it.each<[string, string, string, unknown, number, string]>([
+  it.each<[string, string, string, unknown, number, string, string?]>([
     ['unknown topic', 'POST', '/v1/groups/bad/members', { topics: ['nope'] }, 404, 'UNKNOWN_TOPIC'],
     ['no topics', 'POST', '/v1/groups/bad/members', { topics: [] }, 400, 'INVALID_REQUEST'],
     ['session timeout too short', 'POST', '/v1/groups/bad/members', { topics: ['events'], sessionTimeoutMs: 10 }, 400, 'INVALID_REQUEST'],
     ['unknown assignor', 'POST', '/v1/groups/bad/members', { topics: ['events'], assignor: 'roundrobin' }, 400, 'INVALID_REQUEST'],
     ['unknown field', 'POST', '/v1/groups/bad/members', { topics: ['events'], extra: 1 }, 400, 'INVALID_REQUEST'],
     ['malformed JSON', 'POST', '/v1/groups/bad/members', '{"topics":', 400, 'MALFORMED_JSON'],
+    ['a join with invalid UTF-8', 'POST', '/v1/groups/bad/members', withInvalidUtf8('{"topics":["events@@"]}'), 400, 'INVALID_UTF8', 'topics.0'],
+    ['a poll with invalid UTF-8', 'POST', '/v1/groups/bad/members/6f1c1c8e-8f43-4f43-9d55-0a3b0c1f3a11/poll', withInvalidUtf8('{"ack":"@@"}'), 400, 'INVALID_UTF8', 'ack'],
+    ['a heartbeat with invalid UTF-8', 'POST', '/v1/groups/bad/members/6f1c1c8e-8f43-4f43-9d55-0a3b0c1f3a11/heartbeat', withInvalidUtf8('{"memberEpoch":1,"owned":[{"topic":"@@","partitions":[0]}]}'), 400, 'INVALID_UTF8', 'owned.0.topic'],
+    ['a commit with invalid UTF-8 metadata', 'POST', '/v1/groups/bad/offsets', withInvalidUtf8('{"offsets":[{"topic":"events","partition":0,"offset":1,"metadata":"@@"}]}'), 400, 'INVALID_UTF8', 'offsets.0.metadata'],
+    ['a reset with invalid UTF-8', 'POST', '/v1/groups/bad/offsets/reset', withInvalidUtf8('{"topic":"@@","to":"earliest"}'), 400, 'INVALID_UTF8', 'topic'],
     ['bad group id', 'POST', '/v1/groups/bad%20id/members', { topics: ['events'] }, 400, 'INVALID_REQUEST'],
     ['bad member id', 'POST', '/v1/groups/bad/members/not-a-uuid/heartbeat', { memberEpoch: 1 }, 400, 'INVALID_REQUEST'],
     ['negative epoch', 'POST', '/v1/groups/bad/members/6f1c1c8e-8f43-4f43-9d55-0a3b0c1f3a11/heartbeat', { memberEpoch: -1 }, 400, 'INVALID_REQUEST'],
@@ -126,8 +167,8 @@ describe('consumer groups: offsets', () => {
     ['a reset of a reserved topic name', 'POST', '/v1/groups/bad/offsets/reset', { topic: '..', to: 'earliest' }, 400, 'INVALID_REQUEST'],
     ['bad reset target', 'POST', '/v1/groups/bad/offsets/reset', { topic: 'events', to: 'middle' }, 400, 'INVALID_REQUEST'],
     ['describe unknown group', 'GET', '/v1/groups/bad', undefined, 404, 'UNKNOWN_GROUP'],
-  ])('refuses %s with a clear error and writes nothing', async (_name, method, path, body, status, code) => {
-    expectError(await api.call(method, path, body), status, code);
+  ])('refuses %s with a clear error and writes nothing', async (_name, method, path, body, status, code, mentions) => {
+    expectError(await api.call(method, path, body), status, code, mentions === undefined ? [] : [mentions]);
     expect(await api.store.read('bad')).toBeUndefined();
     expect(await api.store.readOffsets('bad')).toEqual([]);
   });

@@ -1,5 +1,7 @@
 // Requests of one member that overlap, and processes whose topic cache is behind: an auto-commit
-// racing the member's own heartbeat, and topics deleted and re-created by another process.
+// racing the member's own heartbeat, retried polls whose late commits must not move offsets back,
+// and topics deleted and re-created by another process.
+import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { transition } from '../../lib/groups/reconcile.ts';
 import { getTopic, getTopicCached } from '../../lib/topics/topic-store.ts';
@@ -61,6 +63,103 @@ describe('consumer groups: auto-commit racing the member\'s own heartbeat', () =
     expect(racing.fired()).toBe(true);
     expect(await api.store.readOffsets('departed-g')).toEqual([]);
   });
+});
+
+/** Records every committed offset observed, per partition, in the order observed. */
+class CommittedHistory {
+  readonly seen = new Map<string, number[]>();
+  constructor(private readonly group: string) {}
+
+  async observe(): Promise<void> {
+    for (const [tp, offset] of Object.entries(await api.committed(this.group))) {
+      if (offset !== null) this.seen.set(tp, [...(this.seen.get(tp) ?? []), offset]);
+    }
+  }
+
+  expectNonDecreasing(): void {
+    for (const [tp, history] of this.seen) {
+      history.forEach((offset, i) => expect(offset, `${tp} went back: ${history.join(' → ')}`).toBeGreaterThanOrEqual(history[i - 1] ?? 0));
+    }
+  }
+}
+
+describe('consumer groups: a late commit never moves a committed offset back', () => {
+  it('a retried poll whose first copy commits after the client acknowledged a later batch leaves the offset where it was', async () => {
+    await api.createTopic('retried', 1);
+    await produceNumbered(api, 'retried', 20);
+    const m = await api.join('retried-g', { topics: ['retried'], autoOffsetReset: 'earliest' });
+    expect(offsets(await m.poll({ maxRecords: 5 }))).toEqual(range(0, 5));
+
+    // The client sends poll{ack} and times out; the first copy stalls just before its commit. The
+    // retry (the second copy) commits 5 and returns 5-9; the client's next poll commits 10.
+    const firstCopy = api.interleaved(isMemberCommit, async () => {
+      expect(offsets(await m.poll({ maxRecords: 5 }))).toEqual(range(5, 10));
+      expect(offsets(await m.poll({ maxRecords: 5 }))).toEqual(range(10, 15));
+      expect((await api.committed('retried-g'))['retried:0']).toBe(10);
+    });
+    const late = await m.via(firstCopy.api).pollRaw({ maxRecords: 5 }); // the abandoned copy, acknowledging 0-4
+    expect(firstCopy.fired()).toBe(true);
+    expect(late.status, JSON.stringify(late.body)).toBe(200);
+    expect((await api.committed('retried-g'))['retried:0']).toBe(10);
+
+    // The late copy settled the client's pending batch (its ack matched nothing): 10-14 come again, none is skipped.
+    expect(offsets(await m.poll({ maxRecords: 5 }))).toEqual(range(10, 15));
+    expect(offsets(await m.poll({ maxRecords: 5 }))).toEqual(range(15, 20));
+    expect((await api.committed('retried-g'))['retried:0']).toBe(15);
+  });
+
+  it('keeps committed offsets non-decreasing, and skips nothing, under random duplicated polls whose abandoned copy lands late', async () => {
+    let run = 0;
+    await fc.assert(fc.asyncProperty(
+      fc.array(fc.record({
+        maxRecords: fc.integer({ min: 1, max: 8 }),
+        // The abandoned first copy stalls before its n-th DynamoDB command (if it sends that many) ...
+        stallAt: fc.constantFrom(0, 1, 2),
+        // ... while the retry answers and the client goes on for this many polls; then it lands.
+        pollsMeanwhile: fc.constantFrom(0, 1, 2),
+        heartbeatMeanwhile: fc.boolean(),
+      }), { minLength: 2, maxLength: 4 }),
+      async (rounds) => {
+        const topic = `dup-${run++}`;
+        const group = `${topic}-g`;
+        await api.createTopic(topic, 2);
+        const values = await produceNumbered(api, topic, 20);
+        const m = await api.join(group, { topics: [topic], autoOffsetReset: 'earliest' });
+        const history = new CommittedHistory(group);
+        const delivered: PolledRecord[] = [];
+        for (const round of rounds) {
+          delivered.push(...(await m.poll({ maxRecords: round.maxRecords })));
+          await history.observe();
+          const retry = async () => {
+            delivered.push(...(await m.poll({ maxRecords: round.maxRecords })));
+            await history.observe();
+            if (round.heartbeatMeanwhile) expect((await m.heartbeat()).status).toBe(200);
+            for (let i = 0; i < round.pollsMeanwhile; i++) {
+              delivered.push(...(await m.poll({ maxRecords: round.maxRecords })));
+              await history.observe();
+            }
+          };
+          let sent = 0;
+          const firstCopy = api.interleaved(() => sent++ === round.stallAt, retry);
+          const abandoned = await m.via(firstCopy.api).pollRaw({ maxRecords: round.maxRecords });
+          expect(abandoned.status, JSON.stringify(abandoned.body)).toBe(200);
+          if (!firstCopy.fired()) await retry(); // the copy finished first: the retry is a plain duplicate
+          await history.observe();
+        }
+        // Until a poll finds nothing new: it acknowledged the last batch, and the positions are at the end.
+        for (let i = 0; i < 30; i++) {
+          const records = await m.poll({ maxRecords: 8 });
+          if (records.length === 0) break;
+          delivered.push(...records);
+        }
+        await history.observe();
+        history.expectNonDecreasing();
+        expect([...new Set(delivered.map((r) => r.value))].sort()).toEqual([...values].sort());
+        expect(await api.committed(group)).toEqual({ [`${topic}:0`]: expect.any(Number), [`${topic}:1`]: expect.any(Number) });
+        expect(Object.values(await api.committed(group)).reduce((n: number, o) => n + (o ?? 0), 0)).toBe(values.length);
+      },
+    ), { numRuns: 6 });
+  }, 240_000);
 });
 
 describe('consumer groups: topic incarnations are decided by consistent reads, not the topic cache', () => {
