@@ -41,10 +41,8 @@ export function adminRoutes({ storage, sequencer }: Pick<Services, 'storage' | '
     const topic = await getTopic(storage, name);
     const unknown = partitions.find((p) => p.partition >= topic.partitions);
     if (unknown) throw new NotFoundError('UNKNOWN_PARTITION', `partition ${unknown.partition} does not exist: topic ${JSON.stringify(name)} has partitions 0 to ${topic.partitions - 1}`);
-    const results = await onTopicLogs(storage, name, () => Promise.all(partitions.map(async ({ partition, offset }) => ({
-      partition,
-      logStartOffset: await deleteRecords(storage, sequencer, logPartitionKey(topic.topicId, partition), offset === -1 ? undefined : offset),
-    }))));
+    const starts = await onTopicLogs(storage, name, () => deleteRecords(storage, sequencer, partitions.map(({ partition, offset }) => ({ pk: logPartitionKey(topic.topicId, partition), offset: offset === -1 ? undefined : offset }))));
+    const results = partitions.map(({ partition }, i) => ({ partition, logStartOffset: starts[i]! }));
     return c.json({ partitions: results });
   });
 

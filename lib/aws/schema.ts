@@ -11,9 +11,10 @@ export const TOPICS_TABLE: TableSchema = { partitionKey: { name: 'name', type: '
 
 /**
  * The partition logs: per partition key `p` = "<topicId>/<partition>", the head item at sort key
- * o = -1 (sequencer state) and one index entry per committed batch or gap at o = baseOffset.
+ * o = -1 (sequencer state) and one index entry per committed batch or gap at o = baseOffset. The
+ * release items of shared intake objects expire.
  */
-export const LOG_TABLE: TableSchema = { partitionKey: { name: 'p', type: 'S' }, sortKey: { name: 'o', type: 'N' } };
+export const LOG_TABLE: TableSchema = { partitionKey: { name: 'p', type: 'S' }, sortKey: { name: 'o', type: 'N' }, ttlAttribute: 'expiresAt' };
 
 /** Consumer groups: the group item and committed offsets under one partition key per group. */
 export const GROUPS_TABLE: TableSchema = { partitionKey: { name: 'g', type: 'S' }, sortKey: { name: 'k', type: 'S' }, ttlAttribute: 'expiresAt' };

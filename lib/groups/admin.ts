@@ -73,7 +73,8 @@ export class GroupAdmin {
     const offsets = await Promise.all(sortedTopicPartitions([...subscribed, ...byPartition.keys()]).map(async (tp) => {
       const { topic, partition } = parseTopicPartition(tp);
       const o = byPartition.get(tp);
-      const highWatermark = await this.highWatermark(current.get(topic), partition);
+      const bounds = await this.bounds(current.get(topic), partition);
+      const highWatermark = bounds?.highWatermark ?? null;
       return {
         topic,
         partition,
@@ -81,7 +82,8 @@ export class GroupAdmin {
         metadata: o?.metadata ?? null,
         committedAt: o?.committedAt ?? null,
         highWatermark,
-        lag: o !== undefined && highWatermark !== null ? Math.max(0, highWatermark - o.offset) : null,
+        // A committed offset below the log start resumes there: the records in between are gone.
+        lag: o !== undefined && bounds ? Math.max(0, bounds.highWatermark - Math.max(o.offset, bounds.logStart)) : null,
       };
     }));
     return { group: group.groupId, state: group.state, groupEpoch: group.groupEpoch, assignor: group.assignor, members, offsets };
@@ -109,10 +111,11 @@ export class GroupAdmin {
     return new Map(found.filter((t) => t !== undefined).map((t) => [t.name, t]));
   }
 
-  private async highWatermark(topic: Topic | undefined, partition: number): Promise<number | null> {
+  private async bounds(topic: Topic | undefined, partition: number): Promise<{ logStart: number; highWatermark: number } | null> {
     if (!topic || partition >= topic.partitions) return null;
     try {
-      return (await this.sequencer.read(logPartitionKey(topic.topicId, partition))).highWatermark;
+      const view = await this.sequencer.read(logPartitionKey(topic.topicId, partition), { withTail: false });
+      return { logStart: view.state.logStart, highWatermark: view.highWatermark };
     } catch (err) {
       // Deleted since it was looked up (the cached metadata was stale).
       if (err instanceof PartitionLogMissingError) return null;

@@ -144,9 +144,10 @@ export class Consumer {
       const result = await this.fetcher.fetch({ topic, topicId: topicIds[topic], partition, offset, ...share, waitMs: 0, budget: partitionBudget });
       return { tp, records: result.records.map((r) => ({ ...r, topic })), next: result.nextOffset };
     } catch (err) {
-      // A committed offset outside the log (e.g. a reset to a future offset): apply autoOffsetReset.
+      // A position below the log start (retention or DeleteRecords removed the records) resumes at
+      // the log start: nothing still readable is skipped. One past the end applies autoOffsetReset.
       if (err instanceof OffsetOutOfRangeError) {
-        const next = member.autoOffsetReset === 'earliest' ? err.logStartOffset : err.highWatermark;
+        const next = offset < err.logStartOffset || member.autoOffsetReset === 'earliest' ? err.logStartOffset : err.highWatermark;
         return next === offset ? { tp, records: [], next } : this.fetchPartition(tp, topicIds, next, member, share, budget);
       }
       // The recorded incarnation was deleted (and maybe re-created): nothing to read from it.

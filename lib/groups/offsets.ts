@@ -139,28 +139,8 @@ export class Offsets {
       if (to.offset < logStart || to.offset > view.highWatermark) throw new OffsetOutOfRangeError(to.offset, logStart, view.highWatermark);
       return to.offset;
     }
-    return this.offsetForTimestamp(pk, topic, topicId, partition, to.timestamp, logStart, view.highWatermark);
-  }
-
-  /**
-   * The first offset whose record timestamp is at or after `timestamp` (the high watermark if none),
-   * found through the batches' max timestamps: a linear walk of the index, fine for an admin call.
-   */
-  private async offsetForTimestamp(pk: string, topic: string, topicId: string | undefined, partition: number, timestamp: number, logStart: number, highWatermark: number): Promise<number> {
-    for (let from = logStart; from < highWatermark;) {
-      const entries = await this.sequencer.queryEntries(pk, from, 100);
-      const last = entries.at(-1);
-      if (!last) break;
-      for (const entry of entries) {
-        if (entry.base >= highWatermark) return highWatermark;
-        if (entry.kind !== 'data' || entry.maxTimestamp < timestamp) continue;
-        const { records } = await this.fetcher.fetch({ topic, topicId, partition, offset: Math.max(entry.base, logStart), maxRecords: entry.count, maxBytes: Number.MAX_SAFE_INTEGER, waitMs: 0 });
-        const match = records.find((r) => r.timestamp >= timestamp);
-        if (match) return match.offset;
-      }
-      from = last.base + last.count;
-    }
-    return highWatermark;
+    // Kafka's ListOffsets through the segments' time indexes: a bounded number of calls.
+    return (await this.fetcher.listOffset(topic, partition, to.timestamp, topicId)).offset;
   }
 
   /**

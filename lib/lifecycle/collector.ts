@@ -13,7 +13,7 @@ import { allItems } from '../aws/pages.ts';
 import { retry } from '../retry.ts';
 import type { Storage } from '../storage.ts';
 import { ORPHANS_PARTITION_KEY } from '../log/producer.ts';
-import { logPartitionKey, segmentsPartitionKey } from '../log/keys.ts';
+import { logPartitionKey, partitionItemKeys } from '../log/keys.ts';
 import { DELETED_TOPICS_PARTITION_KEY } from '../topics/topic-store.ts';
 import type { Compactor } from './compactor.ts';
 
@@ -73,7 +73,7 @@ export class Collector {
     if (current.Item?.topicId === topicId) return false;
     for (let partition = 0; partition < partitions; partition++) {
       const pk = logPartitionKey(topicId, partition);
-      report.items += (await this.deleteAllItems(pk)) + (await this.deleteAllItems(segmentsPartitionKey(pk)));
+      for (const key of partitionItemKeys(pk)) report.items += await this.deleteAllItems(key);
     }
     for (const prefix of [`segments/${topicId}/`, `logs/${topicId}/`]) report.objects += await this.deletePrefix(prefix);
     await this.forget(record);

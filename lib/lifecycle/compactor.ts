@@ -10,15 +10,16 @@
 //      value read) and puts the segment item. This is the only step that changes what readers use.
 //   4. drop what the segment replaced: release the intake objects, delete the entries (fenced).
 //      Any leader finishes an interrupted step 4 first thing (dropCompacted).
-import { randomBytes } from 'node:crypto';
-import { DeleteObjectsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { DeleteObjectsCommand, PutObjectCommand, paginateListObjectsV2 } from '@aws-sdk/client-s3';
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, TransactWriteCommand, UpdateCommand, paginateQuery } from '@aws-sdk/lib-dynamodb';
+import { allItems } from '../aws/pages.ts';
 import { encodeLogSegment } from '../codec/log-segment.ts';
 import { InvariantViolationError } from '../errors.ts';
 import { retry } from '../retry.ts';
 import type { Storage } from '../storage.ts';
-import { STATE_OFFSET } from '../log/keys.ts';
+import { STATE_OFFSET, releasingPartitionKey, segmentsPartitionKey } from '../log/keys.ts';
 import { getRange } from '../log/objects.ts';
 import type { PartitionState } from '../log/partition-state.ts';
 import { segmentToItem, type SegmentItem } from '../log/segment-index.ts';
@@ -43,8 +44,15 @@ export interface CompactorOptions {
 
 export const DEFAULT_COMPACTOR_OPTIONS: CompactorOptions = { maxFramesPerSegment: 50_000, readConcurrency: 16, now: Date.now };
 
-/** TransactWriteItems takes 100 items; one is the lease fence. */
-const DELETES_PER_TRANSACTION = 99;
+/** TransactWriteItems takes 100 items; one is the lease fence, one the pending-release record. */
+const DELETES_PER_TRANSACTION = 98;
+
+/** The intake objects of one deleted chunk of entries, with their partition counts, until released. */
+interface PendingRelease {
+  p: string;
+  o: number;
+  objects: Array<readonly [key: string, parts: number]>;
+}
 const ENTRY_PAGE = 1000;
 /** Release items outlive any compaction that could still add to them. */
 const RELEASE_ITEM_TTL_S = 7 * 24 * 3600;
@@ -72,7 +80,10 @@ export class Compactor {
 
   /** Rolls at most one segment; undefined if no run is due. Call dropCompacted afterwards. */
   async roll(lease: Leadership, policy: SegmentPolicy): Promise<SegmentItem | undefined> {
-    const view = await this.sequencer.readResolved(lease.pk);
+    let view = await this.sequencer.readResolved(lease.pk);
+    // Only entries below the STORED high watermark may go: producers' walks start there and must
+    // find every entry above it. Move it up to the walked high watermark first.
+    if (view.highWatermark > view.head.hwm && (await this.sequencer.advance(lease.pk, view))) view = await this.sequencer.read(lease.pk, { withTail: false });
     if (view.state.leaderEpoch !== lease.epoch) throw fenced(lease, view.state.leaderEpoch);
     const run = await this.dueRun(lease.pk, view.state, view.head.hwm, policy);
     if (!run) return undefined;
@@ -95,8 +106,10 @@ export class Compactor {
       if (page.length === 0) break;
       for (const entry of page) {
         if (entry.base >= stableEnd) break scan;
-        // Below the stored high watermark every offset is resolved: the entries follow each other.
-        if (entry.base !== cursor) throw new InvariantViolationError(`index entries of ${pk} jump from ${cursor} to ${entry.base} below the stored high watermark`);
+        // Below the stored high watermark every offset is resolved: the entries follow each other,
+        // except that entries wholly below the log start may be gone already.
+        const droppedBelowLogStart = cursor < entry.base && entry.base <= state.logStart;
+        if (entry.base !== cursor && !droppedBelowLogStart) throw new InvariantViolationError(`index entries of ${pk} jump from ${cursor} to ${entry.base} below the stored high watermark`);
         cursor = entry.base + entry.count;
         if (cursor <= state.logStart) continue;
         const size = entry.kind === 'data' ? entry.length : 0;
@@ -127,9 +140,12 @@ export class Compactor {
   }
 
   private async commit(lease: Leadership, previousEnd: number, segment: SegmentItem): Promise<void> {
+    // One idempotency token for every attempt: a retry after a lost response is answered as the
+    // commit that already happened, not refused by its own effects.
+    const ClientRequestToken = randomUUID();
     try {
-      // The SDK gives the transaction an idempotency token, so its own retries are safe.
       await retry(() => this.storage.ddb.send(new TransactWriteCommand({
+        ClientRequestToken,
         TransactItems: [
           {
             Update: {
@@ -146,7 +162,9 @@ export class Compactor {
       })));
     } catch (err) {
       if (!(err instanceof TransactionCanceledException)) throw err;
-      // Nothing was committed: the uploaded segment is referenced by nothing.
+      // Nothing was committed (a commit that landed is found by its token, or by its own key below,
+      // and is never deleted): the uploaded segment is referenced by nothing.
+      if (await this.isCommitted(lease.pk, segment)) return;
       await this.deleteObjects([segment.objectKey]).catch(() => undefined);
       const epoch = await this.leases.epochOf(lease.pk);
       if (epoch !== lease.epoch) throw fenced(lease, epoch);
@@ -155,26 +173,82 @@ export class Compactor {
   }
 
   /**
-   * Deletes the entries a segment (or the log start) replaced, after releasing their intake
-   * objects. Idempotent: an interrupted run is finished by the next one.
+   * Deletes segment objects of earlier epochs that no segment item references: uploads of a leader
+   * that died (or was fenced) before its commit, or before deleting its upload. Run by a leader that
+   * took over from one whose lease ran out; an earlier epoch can never commit any more.
+   */
+  async collectStrays(lease: Leadership): Promise<number> {
+    const referenced = new Set((await this.segmentKeys(lease.pk)));
+    const strays: string[] = [];
+    for await (const page of paginateListObjectsV2({ client: this.storage.s3 }, { Bucket: this.storage.config.bucket, Prefix: `logs/${lease.pk}/` })) {
+      for (const { Key } of page.Contents ?? []) {
+        const epoch = Number(/-(\d+)-[0-9a-f]+\.log$/.exec(Key!)?.[1]);
+        if (!referenced.has(Key!) && epoch < lease.epoch) strays.push(Key!);
+      }
+    }
+    await this.deleteObjects(strays);
+    return strays.length;
+  }
+
+  /** Object keys of the partition's segment items and of its trash (deleted after their grace). */
+  private async segmentKeys(pk: string): Promise<string[]> {
+    const items = await allItems(paginateQuery({ client: this.storage.ddb }, {
+      TableName: this.table,
+      KeyConditionExpression: '#p = :p',
+      ExpressionAttributeNames: { '#p': 'p', '#key': 'key' },
+      ExpressionAttributeValues: { ':p': segmentsPartitionKey(pk) },
+      ProjectionExpression: '#key',
+      ConsistentRead: true,
+    }));
+    const trash = (await this.leases.stateOf(pk)).trash.map(([key]) => key);
+    return [...items.map((i) => i.key as string), ...trash];
+  }
+
+  private async isCommitted(pk: string, segment: SegmentItem): Promise<boolean> {
+    const res = await this.storage.ddb.send(new GetCommand({ TableName: this.table, Key: { p: segmentsPartitionKey(pk), o: segment.end }, ConsistentRead: true }));
+    return res.Item?.key === segment.objectKey;
+  }
+
+  /**
+   * Deletes the entries a segment (or the log start) replaced, then their intake objects. Each
+   * chunk of entries is deleted in one fenced transaction that also records the chunk's objects as
+   * pending release, so an object is never deleted while an entry refers to it, and a crash between
+   * the two steps leaks nothing: the next leader releases what is pending first. Idempotent.
    */
   async dropCompacted(lease: Leadership, state: PartitionState): Promise<number> {
+    await this.releasePending(lease.pk);
     const limit = Math.max(state.segmentsEnd, state.logStart);
     let dropped = 0;
     for (let from = 0; from < limit;) {
       const page = await this.entriesBelow(lease.pk, from, limit);
       if (page.length === 0) break;
       const dead = page.filter((e) => e.base < state.segmentsEnd || e.base + e.count <= state.logStart);
-      await this.release(lease.pk, dead);
       for (let i = 0; i < dead.length; i += DELETES_PER_TRANSACTION) {
         const chunk = dead.slice(i, i + DELETES_PER_TRANSACTION);
-        await this.transactFenced(lease, chunk.map((e) => ({ Delete: { TableName: this.table, Key: { p: lease.pk, o: e.base } } })));
+        const objects = [...new Map(chunk.flatMap((e) => (e.kind === 'data' ? [[e.objectKey, e.parts] as const] : []))).entries()];
+        const pending = { p: releasingPartitionKey(lease.pk), o: chunk[0]!.base, objects };
+        await this.transactFenced(lease, [
+          ...chunk.map((e) => ({ Delete: { TableName: this.table, Key: { p: lease.pk, o: e.base } } })),
+          ...(objects.length > 0 ? [{ Put: { TableName: this.table, Item: pending } }] : []),
+        ]);
+        if (objects.length > 0) await this.release(lease.pk, pending);
       }
       dropped += dead.length;
-      const last = page.at(-1)!;
-      from = last.base + 1;
+      from = page.at(-1)!.base + 1;
     }
     return dropped;
+  }
+
+  /** Releases the objects of chunks whose entries were deleted by a pass that did not finish. */
+  private async releasePending(pk: string): Promise<void> {
+    const pending = await allItems(paginateQuery({ client: this.storage.ddb }, {
+      TableName: this.table,
+      KeyConditionExpression: '#p = :p',
+      ExpressionAttributeNames: { '#p': 'p' },
+      ExpressionAttributeValues: { ':p': releasingPartitionKey(pk) },
+      ConsistentRead: true,
+    }));
+    for (const item of pending) await this.release(pk, item as unknown as PendingRelease);
   }
 
   private async entriesBelow(pk: string, from: number, limit: number): Promise<IndexEntry[]> {
@@ -183,18 +257,18 @@ export class Compactor {
   }
 
   /**
-   * This partition no longer reads the intake objects of `entries`: an object of one partition is
-   * deleted now; an object of several is deleted by whichever partition releases it last. Readers
-   * still holding such an entry find the object gone and follow the offsets into the segment.
+   * This partition no longer refers to the intake objects of a deleted chunk: an object of one
+   * partition is deleted now; an object of several by whichever partition releases it last. Then
+   * the pending record goes. Readers still holding a deleted entry find the object gone and follow
+   * the offsets into the segment.
    */
-  private async release(pk: string, entries: IndexEntry[]): Promise<void> {
-    const objects = new Map<string, number>();
-    for (const e of entries) if (e.kind === 'data') objects.set(e.objectKey, e.parts);
+  private async release(pk: string, pending: PendingRelease): Promise<void> {
     const unreferenced: string[] = [];
-    await mapLimit([...objects], this.options.readConcurrency, async ([key, parts]) => {
+    await mapLimit(pending.objects, this.options.readConcurrency, async ([key, parts]) => {
       if (await this.isLastRelease(pk, key, parts)) unreferenced.push(key);
     });
     await this.deleteObjects(unreferenced);
+    await retry(() => this.storage.ddb.send(new DeleteCommand({ TableName: this.table, Key: { p: pending.p, o: pending.o } })));
   }
 
   /** Releases an intake object of `parts` partitions for `pk`; deletes it (true) if that was the last use. */

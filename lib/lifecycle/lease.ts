@@ -30,6 +30,8 @@ export interface Leadership {
   epoch: number;
   holder: string;
   until: number;
+  /** The previous leader's lease ran out instead of being released: it may have left work half done. */
+  takenOver: boolean;
 }
 
 // Named condition clauses of the state item. Each guards one timeline:
@@ -69,9 +71,10 @@ export class Leases {
         ConditionExpression: leaseClauses.leaseFree,
         ExpressionAttributeNames: { '#epoch': 'epoch', '#holder': 'holder', '#until': 'until', '#logStart': 'logStart', '#segEnd': 'segEnd' },
         ExpressionAttributeValues: { ':zero': 0, ':one': 1, ':holder': holder, ':until': until, ':now': now },
-        ReturnValues: 'ALL_NEW',
+        ReturnValues: 'ALL_OLD',
       })));
-      return { pk, epoch: res.Attributes!.epoch as number, holder, until };
+      const previous = res.Attributes;
+      return { pk, epoch: ((previous?.epoch as number | undefined) ?? 0) + 1, holder, until, takenOver: ((previous?.until as number | undefined) ?? 0) > 0 };
     } catch (err) {
       if (err instanceof ConditionalCheckFailedException) return undefined;
       throw err;

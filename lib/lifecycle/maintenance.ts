@@ -29,6 +29,8 @@ export interface PartitionReport {
   partition: number;
   /** Not maintained: another leader holds the lease, or the topic is gone. */
   skipped?: 'leased' | 'deleted';
+  /** Uploads of an earlier leader that never committed, collected after a takeover. */
+  strays: number;
   expired: number;
   rolled: number;
   dropped: number;
@@ -53,12 +55,13 @@ export class Maintenance {
   }
 
   async maintainPartition(topic: Topic, partition: number): Promise<PartitionReport> {
-    const report: PartitionReport = { topic: topic.name, partition, expired: 0, rolled: 0, dropped: 0, trashed: 0 };
+    const report: PartitionReport = { topic: topic.name, partition, strays: 0, expired: 0, rolled: 0, dropped: 0, trashed: 0 };
     const pk = logPartitionKey(topic.topicId, partition);
     let lease = await this.leases.acquire(pk);
     if (!lease) return { ...report, skipped: 'leased' };
     try {
       const config = topic.config;
+      if (lease.takenOver) report.strays = await this.compactor.collectStrays(lease);
       report.expired = await this.retention.expire(lease, await this.leases.stateOf(pk), { retentionMs: config['retention.ms'], retentionBytes: config['retention.bytes'] });
       for (;;) {
         lease = await this.leases.renew(lease);

@@ -4,6 +4,7 @@
 // start in the same fenced transaction that deletes the segment items; the objects go to the
 // state's trash and are deleted only after a grace period longer than any read that may still use
 // them. The uncompacted tail is never expired (like Kafka's active segment).
+import { randomUUID } from 'node:crypto';
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { TransactWriteCommand, paginateQuery } from '@aws-sdk/lib-dynamodb';
 import { retry } from '../retry.ts';
@@ -75,7 +76,11 @@ export class Retention {
     const bytes = chunk.reduce((sum, s) => sum + s.size, 0);
     for (let known = readLogStart, attempt = 0; ; attempt++) {
       const logStart = Math.max(known, chunk.at(-1)!.end);
+      // One idempotency token per attempt's content: the SDK-level retry of a transaction whose
+      // response was lost is answered as done, never applied twice (the counters would drift).
+      const ClientRequestToken = randomUUID();
       const transaction = () => this.storage.ddb.send(new TransactWriteCommand({
+        ClientRequestToken,
         TransactItems: [
           {
             Update: {

@@ -12,3 +12,23 @@ export function logPartitionKey(topicId: string, partition: number): string {
 export function segmentsPartitionKey(pk: string): string {
   return `${pk}/segments`;
 }
+
+/** Partition key of the intake objects a partition's leader is releasing (deleted entries' objects). */
+export function releasingPartitionKey(pk: string): string {
+  return `${pk}/releasing`;
+}
+
+/** Every partition key that holds items of one partition's log. */
+export function partitionItemKeys(pk: string): string[] {
+  return [pk, segmentsPartitionKey(pk), releasingPartitionKey(pk)];
+}
+
+/**
+ * The topic id and partition of a partition log key; undefined for every other key of the log table
+ * (`<pk>/segments` and the other per-partition keys, the `_deleted` and `_orphans` records,
+ * `release#<object key>` items).
+ */
+export function partitionOf(pk: string): { topicId: string; partition: number } | undefined {
+  const match = /^([^/#]+)\/(0|[1-9]\d*)$/.exec(pk);
+  return match ? { topicId: match[1]!, partition: Number(match[2]) } : undefined;
+}

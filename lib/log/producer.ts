@@ -40,9 +40,13 @@ const MAX_STICKY_TOPICS = 1024;
 /** Key prefix of orphan records in the log table, for a garbage collector to find. */
 export const ORPHANS_PARTITION_KEY = '_orphans';
 
+/** Told of every committed request: the local server schedules maintenance with it. */
+export type PersistedListener = (topic: Topic, partitions: number[]) => void;
+
 export class Producer {
   /** One rotation per topic, so unkeyed load spreads evenly over each topic's partitions. */
   private readonly sticky = new Map<string, StickyPartitioner>();
+  private readonly listeners: PersistedListener[] = [];
 
   constructor(
     private readonly storage: Storage,
@@ -82,7 +86,13 @@ export class Producer {
 
   /** Upload, then sequence every partition's batch in parallel. */
   async persist(plan: ProducePlan, acks: Acks): Promise<RecordOffset[]> {
-    return onTopicLogs(this.storage, plan.topic.name, () => this.uploadAndSequence(plan, acks));
+    const offsets = await onTopicLogs(this.storage, plan.topic.name, () => this.uploadAndSequence(plan, acks));
+    for (const listener of this.listeners) listener(plan.topic, plan.batches.map((b) => b.partition));
+    return offsets;
+  }
+
+  onPersisted(listener: PersistedListener): void {
+    this.listeners.push(listener);
   }
 
   private async uploadAndSequence(plan: ProducePlan, acks: Acks): Promise<RecordOffset[]> {

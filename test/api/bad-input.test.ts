@@ -1,5 +1,6 @@
 // Bad input over HTTP API v1: every rejected request gets a specific 4xx error naming the offending
 // input, and nothing of a rejected produce becomes visible (high watermarks and bucket unchanged).
+import { DEFAULT_TOPIC_CONFIG } from '../../lib/topics/topic-config.ts';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { MAX_BODY_BYTES, MAX_FETCH_BYTES, MAX_FETCH_RECORDS, MAX_RECORDS_PER_REQUEST, MAX_WAIT_MS } from '../../lambdas/http/schemas.ts';
 import { Api, b64, expectError, startApi, withInvalidUtf8, type Reply } from './client.ts';
@@ -238,7 +239,7 @@ describe('admin: bad input', () => {
     expectError(await api.call(method, path, body), status, code, mentions);
     const described = await api.describe(TOPIC);
     expect(described.partitions).toHaveLength(PARTITIONS);
-    expect(described.config).toEqual({ 'compression.type': 'none' });
+    expect(described.config).toEqual(DEFAULT_TOPIC_CONFIG);
   });
 
   it('rejected creates create nothing', async () => {

@@ -5,12 +5,13 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createApp } from '../../lambdas/http/app.ts';
 import { createServices } from '../../lambdas/http/services.ts';
-import { fetchQuery, MAX_BODY_BYTES, MAX_FETCH_BYTES, MAX_FETCH_RECORDS, MAX_RECORDS_PER_REQUEST, MAX_RESPONSE_BYTES, MAX_WAIT_MS, RESPONSE_ENVELOPE_BYTES } from '../../lambdas/http/schemas.ts';
+import { deleteRecordsBody, fetchQuery, MAX_BODY_BYTES, MAX_FETCH_BYTES, MAX_FETCH_RECORDS, MAX_RECORDS_PER_REQUEST, MAX_RESPONSE_BYTES, MAX_WAIT_MS, offsetsQuery, RESPONSE_ENVELOPE_BYTES } from '../../lambdas/http/schemas.ts';
 import { commitBody, groupParam, heartbeatBody, joinBody, leaveQuery, MAX_METADATA_CHARS, MAX_SUBSCRIBED_TOPICS, memberIdParam, pollBody, resetBody } from '../../lambdas/routes/groups.ts';
 import { MAX_OFFSETS_PER_COMMIT } from '../../lib/groups/group-store.ts';
 import { REBALANCE_TIMEOUT_MS, SESSION_TIMEOUT_MS } from '../../lib/groups/model.ts';
 import { createStorage } from '../../lib/storage.ts';
-import { MAX_PARTITIONS } from '../../lib/topics/topic-config.ts';
+import { DEFAULT_TOPIC_CONFIG, MAX_PARTITIONS, parseTopicConfig } from '../../lib/topics/topic-config.ts';
+import { getTopic } from '../../lib/topics/topic-store.ts';
 import { Member, startGroupApi, type Assignment, type GroupApi } from '../groups/group-client.ts';
 import { testConfig } from '../support/stack.ts';
 import { Api, eventually, startApi, type Reply } from './client.ts';
@@ -203,6 +204,43 @@ describe('openapi document', () => {
     expect([partition.minimum, partition.maximum]).toEqual([0, 1_000_000]);
   });
 
+  it('documents the offsets query parameter exactly as the server accepts it', () => {
+    const query = parametersOf('get', '/v1/topics/{topic}/partitions/{partition}/offsets').filter((p) => p.in === 'query');
+    expect(query.map((p) => p.name)).toEqual(Object.keys(offsetsQuery.shape));
+    expect(query[0]!.required).toBe(true);
+    const [named, millis] = resolve(query[0]!.schema).oneOf.map(resolve);
+    expect(named.enum).toEqual(['earliest', 'latest']);
+    expect([millis.type, millis.minimum, millis.maximum]).toEqual(['integer', 0, Number.MAX_SAFE_INTEGER]);
+  });
+
+  it('documents every topic config key with the default of the code, and accepts and refuses the values the code does', () => {
+    const effective = resolve(doc.components.schemas.TopicConfig);
+    expect(Object.keys(effective.properties)).toEqual(Object.keys(DEFAULT_TOPIC_CONFIG));
+    expect([...effective.required].sort()).toEqual(Object.keys(DEFAULT_TOPIC_CONFIG).sort());
+    expect(Object.fromEntries(Object.entries(effective.properties as Record<string, Json>).map(([key, p]) => [key, p.default]))).toEqual(DEFAULT_TOPIC_CONFIG);
+    expect(validate(effective, DEFAULT_TOPIC_CONFIG)).toEqual([]);
+    const changes = doc.components.schemas.TopicConfigChanges;
+    expect(Object.keys(resolve(changes).properties)).toEqual(Object.keys(DEFAULT_TOPIC_CONFIG));
+    const samples: Array<Record<string, unknown>> = [
+      {}, { 'compression.type': 'gzip', 'cleanup.policy': 'delete', 'retention.ms': -1, 'retention.bytes': 0, 'segment.bytes': 1024, 'segment.ms': 1 },
+      { 'retention.ms': '3600000', 'segment.bytes': '1073741824' }, { 'retention.ms': null, 'compression.type': null, 'cleanup.policy': null },
+      { 'segment.bytes': 1023 }, { 'segment.bytes': 2 ** 30 + 1 }, { 'segment.ms': 0 }, { 'retention.ms': -2 }, { 'retention.bytes': 1.5 },
+      { 'retention.ms': Number.MAX_SAFE_INTEGER + 1 }, { 'retention.ms': '1h' }, { 'retention.ms': '1.5' }, { 'retention.ms': true },
+      { 'cleanup.policy': 'compact' }, { 'compression.type': 'zstd' }, { 'min.insync.replicas': 2 },
+    ];
+    for (const sample of samples) {
+      const accepted = (() => {
+        try {
+          parseTopicConfig(sample);
+          return true;
+        } catch {
+          return false;
+        }
+      })();
+      expect(validate(changes, sample).length === 0, JSON.stringify(sample)).toBe(accepted);
+    }
+  });
+
   it('documents the request body bounds of the schemas', () => {
     const schemas = doc.components.schemas;
     const produce = resolve(schemas.ProduceRequest);
@@ -212,6 +250,7 @@ describe('openapi document', () => {
     expect(resolve(schemas.CreateTopicRequest).properties.partitions.maximum).toBe(MAX_PARTITIONS);
     expect(resolve(schemas.AddPartitionsRequest).properties.count.maximum).toBe(MAX_PARTITIONS);
     expect(resolve(schemas.TopicName).maxLength).toBe(249);
+    expect(constraints(schemas.DeleteRecordsRequest)).toEqual(constraints(z.toJSONSchema(deleteRecordsBody, { io: 'input' })));
   });
 
   it('the documented request schemas accept valid requests and refuse what the server refuses', () => {
@@ -223,7 +262,12 @@ describe('openapi document', () => {
     expect(validate(produce, { records: [{ value: 'v', partition: -1 }] })).not.toEqual([]);
     expect(validate(doc.components.schemas.CreateTopicRequest, { name: '..', partitions: 1 })).not.toEqual([]);
     expect(validate(doc.components.schemas.CreateTopicRequest, { name: 'a'.repeat(250), partitions: 1 })).not.toEqual([]);
-    expect(validate(doc.components.schemas.CreateTopicRequest, { name: 'ok', partitions: 1, config: { 'retention.ms': 1 } })).not.toEqual([]);
+    expect(validate(doc.components.schemas.CreateTopicRequest, { name: 'ok', partitions: 1, config: { 'min.insync.replicas': 1 } })).not.toEqual([]);
+    expect(validate(doc.components.schemas.CreateTopicRequest, { name: 'ok', partitions: 1, config: { 'cleanup.policy': 'compact' } })).not.toEqual([]);
+    expect(validate(doc.components.schemas.CreateTopicRequest, { name: 'ok', partitions: 1, config: { 'retention.ms': '3600000', 'segment.bytes': 1024 } })).toEqual([]);
+    expect(validate(doc.components.schemas.DeleteRecordsRequest, { partitions: [{ partition: 0, offset: -1 }, { partition: 1, offset: 5 }] })).toEqual([]);
+    expect(validate(doc.components.schemas.DeleteRecordsRequest, { partitions: [{ partition: 0, offset: -2 }] })).not.toEqual([]);
+    expect(validate(doc.components.schemas.DeleteRecordsRequest, { partitions: [] })).not.toEqual([]);
     expect(validate(doc.components.schemas.CreateTopicRequest, { name: 'ok.name_-1', partitions: 1024, config: { 'compression.type': 'gzip' } })).toEqual([]);
   });
 
@@ -377,6 +421,27 @@ describe('real responses conform to the document', () => {
     expectConforms('get', '/v1/topics/{topic}/partitions/{partition}/records', await api.fetchRaw('doc', 1, 'offset=0&encoding=base64'));
     expectConforms('get', '/v1/topics/{topic}/partitions/{partition}/records', await api.fetchRaw('doc', 1, 'offset=7'));
     expectConforms('get', '/v1/topics/{topic}/partitions/{partition}/records', await api.fetchRaw('doc', 1, 'offset=0&bogus=1'));
+
+    // Config, DeleteRecords, ListOffsets, and describe after maintenance rolled a segment.
+    const CONFIG = '/v1/topics/{topic}/config';
+    const DELETE_RECORDS = '/v1/topics/{topic}/delete-records';
+    const OFFSETS = '/v1/topics/{topic}/partitions/{partition}/offsets';
+    expectConforms('patch', CONFIG, await api.call('PATCH', '/v1/topics/doc/config', { config: { 'retention.ms': '3600000', 'segment.ms': 1, 'compression.type': null } }));
+    expectConforms('patch', CONFIG, await api.call('PATCH', '/v1/topics/doc/config', { config: { 'cleanup.policy': 'compact' } }));
+    expectConforms('patch', CONFIG, await api.call('PATCH', '/v1/topics/nope/config', { config: {} }));
+    await api.services.maintenance.maintainPartition(await getTopic(api.storage, 'doc'), 1);
+    const described = await api.call('GET', '/v1/topics/doc');
+    expectConforms('get', '/v1/topics/{topic}', described);
+    expect(described.body.partitions[1].segments).toBeGreaterThan(0);
+    expectConforms('get', OFFSETS, await api.call('GET', '/v1/topics/doc/partitions/1/offsets?timestamp=0'));
+    expectConforms('get', OFFSETS, await api.call('GET', '/v1/topics/doc/partitions/1/offsets?timestamp=latest'));
+    expectConforms('get', OFFSETS, await api.call('GET', '/v1/topics/doc/partitions/1/offsets?timestamp=yesterday'));
+    expectConforms('get', OFFSETS, await api.call('GET', '/v1/topics/doc/partitions/9/offsets?timestamp=earliest'));
+    expectConforms('post', DELETE_RECORDS, await api.call('POST', '/v1/topics/doc/delete-records', { partitions: [{ partition: 1, offset: -1 }] }));
+    expectConforms('post', DELETE_RECORDS, await api.call('POST', '/v1/topics/doc/delete-records', { partitions: [{ partition: 0, offset: 99 }] }));
+    expectConforms('post', DELETE_RECORDS, await api.call('POST', '/v1/topics/doc/delete-records', { partitions: [{ partition: 9, offset: 0 }] }));
+    expectConforms('post', DELETE_RECORDS, await api.call('POST', '/v1/topics/doc/delete-records', { partitions: [{ partition: 0, offset: 0 }, { partition: 0, offset: 0 }] }));
+    expectConforms('get', '/v1/topics/{topic}/partitions/{partition}/records', await api.fetchRaw('doc', 1, 'offset=0'));
     expectConforms('post', '/v1/topics/{topic}/partitions', await api.call('POST', '/v1/topics/doc/partitions', { count: 3 }));
     expectConforms('post', '/v1/topics/{topic}/partitions', await api.call('POST', '/v1/topics/doc/partitions', { count: 3 }));
     expectConforms('delete', '/v1/topics/{topic}', await api.call('DELETE', '/v1/topics/doc'));

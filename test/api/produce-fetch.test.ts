@@ -285,20 +285,11 @@ describe('fetch paging', () => {
 
 describe('offset below the log start', () => {
   it('is 416 OFFSET_OUT_OF_RANGE naming both bounds', async () => {
-    // The API cannot truncate a log yet, so move the log start the way retention would: in the head.
-    const { UpdateCommand } = await import('@aws-sdk/lib-dynamodb');
-    const { logPartitionKey, HEAD_OFFSET } = await import('../../lib/log/keys.ts');
-    const { getTopic } = await import('../../lib/topics/topic-store.ts');
     await api.createTopic('truncated', 1);
     await api.produce('truncated', Array.from({ length: 6 }, (_, i) => ({ value: `t${i}` })));
-    const topic = await getTopic(api.storage, 'truncated');
-    await api.storage.ddb.send(new UpdateCommand({
-      TableName: api.storage.config.logTable,
-      Key: { p: logPartitionKey(topic.topicId, 0), o: HEAD_OFFSET },
-      UpdateExpression: 'SET logStart = :start',
-      ExpressionAttributeValues: { ':start': 4 },
-    }));
-    expect((await api.describe('truncated')).partitions).toEqual([{ partition: 0, logStartOffset: 4, highWatermark: 6 }]);
+    const moved = await api.app.request('/v1/topics/truncated/delete-records', { method: 'POST', body: JSON.stringify({ partitions: [{ partition: 0, offset: 4 }] }) });
+    expect(await moved.json()).toEqual({ partitions: [{ partition: 0, logStartOffset: 4 }] });
+    expect((await api.describe('truncated')).partitions).toMatchObject([{ partition: 0, logStartOffset: 4, highWatermark: 6 }]);
     const res = await api.fetchRaw('truncated', 0, 'offset=3');
     expectError(res, 416, 'OFFSET_OUT_OF_RANGE', ['offset 3', '4 (log start)', '6 (high watermark)']);
     const ok = await api.fetch('truncated', 0, { offset: 4 });

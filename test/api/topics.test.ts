@@ -1,4 +1,5 @@
 // Topic administration over HTTP API v1: create, list, describe, delete, add partitions, config.
+import { DEFAULT_TOPIC_CONFIG } from '../../lib/topics/topic-config.ts';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeSegmentDirectory, readBatchHeader } from '../../lib/codec/segment.ts';
@@ -22,7 +23,7 @@ describe('create topic', () => {
   it('answers 201 with the topic and its default config', async () => {
     const res = await api.call('POST', '/v1/topics', { name: 'created', partitions: 3 });
     expect(res.status).toBe(201);
-    expect(res.body).toEqual({ name: 'created', partitions: 3, config: { 'compression.type': 'none' } });
+    expect(res.body).toEqual({ name: 'created', partitions: 3, config: DEFAULT_TOPIC_CONFIG });
   });
 
   it('refuses an existing name with 409 TOPIC_EXISTS and keeps the original', async () => {
@@ -109,17 +110,20 @@ describe('describe topic', () => {
     const before = await api.describe('described');
     expect(before).toEqual({
       name: 'described',
-      partitions: [0, 1, 2].map((partition) => ({ partition, logStartOffset: 0, highWatermark: 0 })),
-      config: { 'compression.type': 'none' },
+      partitions: [0, 1, 2].map((partition) => ({ partition, logStartOffset: 0, highWatermark: 0, segments: 0, bytes: 0 })),
+      config: DEFAULT_TOPIC_CONFIG,
     });
     await api.produce('described', [{ value: 'a', partition: 0 }, { value: 'b', partition: 2 }, { value: 'c', partition: 0 }]);
     await api.produce('described', [{ value: 'd', partition: 0 }]);
     const after = await api.describe('described');
-    expect(after.partitions).toEqual([
-      { partition: 0, logStartOffset: 0, highWatermark: 3 },
-      { partition: 1, logStartOffset: 0, highWatermark: 0 },
-      { partition: 2, logStartOffset: 0, highWatermark: 1 },
+    expect(after.partitions).toMatchObject([
+      { partition: 0, logStartOffset: 0, highWatermark: 3, segments: 0 },
+      { partition: 1, logStartOffset: 0, highWatermark: 0, segments: 0, bytes: 0 },
+      { partition: 2, logStartOffset: 0, highWatermark: 1, segments: 0 },
     ]);
+    // Stored bytes: the batches not compacted yet (two of partition 0, one of partition 2).
+    expect(after.partitions[0]!.bytes).toBeGreaterThan(after.partitions[2]!.bytes);
+    expect(after.partitions[2]!.bytes).toBeGreaterThan(0);
   });
 
   it('answers 404 UNKNOWN_TOPIC for an unknown topic', async () => {
@@ -166,7 +170,7 @@ describe('add partitions', () => {
     const res = await api.call('POST', '/v1/topics/growing/partitions', { count: 5 });
     expect(res).toEqual({ status: 200, body: { name: 'growing', partitions: 5 } });
     const described = await api.describe('growing');
-    expect(described.partitions).toEqual([0, 1, 2, 3, 4].map((partition) => ({ partition, logStartOffset: 0, highWatermark: 0 })));
+    expect(described.partitions).toEqual([0, 1, 2, 3, 4].map((partition) => ({ partition, logStartOffset: 0, highWatermark: 0, segments: 0, bytes: 0 })));
 
     const [explicit] = await api.produce('growing', [{ value: 'on-4', partition: 4 }]);
     expect(explicit).toMatchObject({ partition: 4, offset: 0 });
@@ -214,8 +218,8 @@ describe('topic config', () => {
   it('compression.type gzip is stored, described, applied to the segment, and round trips data', async () => {
     const res = await api.call('POST', '/v1/topics', { name: 'zipped', partitions: 1, config: { 'compression.type': 'gzip' } });
     expect(res.status).toBe(201);
-    expect(res.body.config).toEqual({ 'compression.type': 'gzip' });
-    expect((await api.describe('zipped')).config).toEqual({ 'compression.type': 'gzip' });
+    expect(res.body.config).toEqual({ ...DEFAULT_TOPIC_CONFIG, 'compression.type': 'gzip' });
+    expect((await api.describe('zipped')).config).toEqual({ ...DEFAULT_TOPIC_CONFIG, 'compression.type': 'gzip' });
 
     const binary = Uint8Array.from({ length: 256 }, (_, i) => i);
     const records = [
@@ -248,11 +252,11 @@ describe('topic config', () => {
   it('compression.type none is accepted explicitly', async () => {
     const res = await api.call('POST', '/v1/topics', { name: 'plain', partitions: 1, config: { 'compression.type': 'none' } });
     expect(res.status).toBe(201);
-    expect(res.body.config).toEqual({ 'compression.type': 'none' });
+    expect(res.body.config).toEqual(DEFAULT_TOPIC_CONFIG);
   });
 
   it.each([
-    ['an unknown key', { 'retention.ms': 1000 }, 'retention.ms'],
+    ['an unknown key', { 'min.insync.replicas': 2 }, 'min.insync.replicas'],
     ['an unsupported compression', { 'compression.type': 'zstd' }, 'compression.type'],
     ['a non-string compression', { 'compression.type': 1 }, 'compression.type'],
   ])('refuses %s (400 INVALID_CONFIG) and creates nothing', async (_, config, mention) => {
