@@ -64,6 +64,11 @@ async function waitForPort(port: number, child: ChildProcess, timeoutMs: number)
   throw new Error(`DynamoDB Local did not answer on port ${port} within ${timeoutMs} ms`);
 }
 
+/** The S3 emulator serving `directory` on a loopback port (not yet running: call run()). */
+export function s3rverOn(directory: string, port: number): S3rver {
+  return new S3rver({ port, address: '127.0.0.1', silent: true, directory, allowMismatchedSignatures: true });
+}
+
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   assertJava();
   const dynamoPort = options.dynamoPort ?? (await freePort());
@@ -89,7 +94,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   process.once('exit', killDynamo);
   let dynamoErr = '';
   dynamo.stderr?.on('data', (d: Buffer) => (dynamoErr = (dynamoErr + d.toString()).slice(-4000)));
-  const s3 = new S3rver({ port: s3Port, address: '127.0.0.1', silent: true, directory: s3Dir, allowMismatchedSignatures: true });
+  const s3 = s3rverOn(s3Dir, s3Port);
   try {
     await Promise.all([waitForPort(dynamoPort, dynamo, 30_000).catch((e) => { throw new Error(`${e.message}\n${dynamoErr}`); }), s3.run()]);
   } catch (err) {
