@@ -24,6 +24,7 @@ try {
   const env = { ...process.env };
   if (!env.AWS_ENDPOINT_URL && !env.QUEUE_DYNAMODB_ENDPOINT) {
     stack = await startLocalStack(values['in-memory'] ? {} : { dataDir: values['data-dir'] });
+    for (const line of stack.repaired) console.log(`repaired S3 data after an interrupted run: ${line}`);
     env.QUEUE_DYNAMODB_ENDPOINT = stack.dynamoEndpoint;
     env.QUEUE_S3_ENDPOINT = stack.s3Endpoint;
   }

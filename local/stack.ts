@@ -7,6 +7,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import S3rver from 's3rver';
+import { repairS3rverStore } from './s3rver-repair.ts';
 
 export interface LocalStackOptions {
   /** Directory for persistent data; omitted means in-memory (a temporary directory for S3). */
@@ -18,6 +19,8 @@ export interface LocalStackOptions {
 export interface LocalStack {
   dynamoEndpoint: string;
   s3Endpoint: string;
+  /** What the repair of the S3 data directory changed before s3rver started (one line each). */
+  repaired: string[];
   stop(): Promise<void>;
 }
 
@@ -77,12 +80,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const args = [`-Djava.library.path=${join(jarDir, 'DynamoDBLocal_lib')}`, '-Xmx1g', '-jar', join(jarDir, 'DynamoDBLocal.jar'), '-port', String(dynamoPort), '-sharedDb'];
   let s3Dir: string;
   let s3DirIsTemp = false;
+  let repaired: string[] = [];
   if (options.dataDir) {
     const dataDir = resolve(options.dataDir);
     mkdirSync(join(dataDir, 'dynamodb'), { recursive: true });
     mkdirSync(join(dataDir, 's3'), { recursive: true });
     args.push('-dbPath', join(dataDir, 'dynamodb'));
     s3Dir = join(dataDir, 's3');
+    repaired = repairS3rverStore(s3Dir);
   } else {
     args.push('-inMemory');
     s3Dir = mkdtempSync(join(tmpdir(), 'queue-s3-'));
@@ -106,6 +111,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   return {
     dynamoEndpoint: `http://127.0.0.1:${dynamoPort}`,
     s3Endpoint: `http://127.0.0.1:${s3Port}`,
+    repaired,
     async stop() {
       if (stopped) return;
       stopped = true;
