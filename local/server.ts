@@ -1,5 +1,6 @@
 // `npm start`: the whole system on this machine. Starts DynamoDB Local and s3rver (unless endpoints
 // are configured), creates the bucket and tables, and serves the real handlers' routes over HTTP.
+// It stops with everything it started on SIGINT, SIGTERM or SIGHUP, or when its parent process ends.
 //   npm start                  data persists in ./.data
 //   npm start -- --in-memory   throwaway run
 //   PORT=9000 npm start        another port (default 8787)
@@ -38,6 +39,7 @@ try {
     // The key CLI talks to the same DynamoDB: QUEUE_DYNAMODB_ENDPOINT=<endpoint> npx tsx scripts/api-keys.ts create --name dev
     if (authMode === 'api-key') console.log(`API keys required; keys table ${apiKeysTableFromEnv(env)} at ${storage.config.dynamoEndpoint ?? 'AWS'}`);
   });
+  server.once('error', (err: NodeJS.ErrnoException) => void fail(err.code === 'EADDRINUSE' ? new Error(`port ${port} is in use (another npm start still running?); PORT=<port> npm start picks another`) : err));
   let stopping = false;
   const shutdown = async () => {
     if (stopping) return;
@@ -48,9 +50,17 @@ try {
     await stack?.stop();
     process.exit(0);
   };
-  process.on('SIGINT', shutdown);
-  process.on('SIGTERM', shutdown);
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, shutdown);
+  // npm passes SIGINT and SIGTERM on, but not SIGHUP, and nobody passes on a SIGKILL: whenever the
+  // process that started the server ends, this one is handed to another parent, and stops as if
+  // signalled. (`npm start` execs this file, so that parent is npm itself, not a shell.)
+  const parent = process.ppid;
+  setInterval(() => process.ppid !== parent && void shutdown(), 500).unref();
 } catch (err) {
+  await fail(err);
+}
+
+async function fail(err: unknown): Promise<never> {
   await stack?.stop();
   console.error(err instanceof Error ? err.message : err);
   process.exit(1);

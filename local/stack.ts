@@ -72,6 +72,35 @@ export function s3rverOn(directory: string, port: number): S3rver {
   return new S3rver({ port, address: '127.0.0.1', silent: true, directory, allowMismatchedSignatures: true });
 }
 
+// Runs a command until its watchdog's stdin, a pipe from this process, reaches end-of-file, then
+// stops it with SIGTERM. The pipe ends when stop() closes it, and also when this process ends in any
+// way, SIGKILL included, because the kernel closes it: the JVM never outlives the server. The
+// watchdog exits with the command (and its exit status). POSIX sh: Linux and macOS.
+const WATCHDOG = [
+  'exec 3<&0 </dev/null', // keep the pipe on fd 3: background jobs get /dev/null as stdin
+  '"$@" 3<&- & child=$!',
+  '{ cat <&3 >/dev/null; kill $child; } 2>/dev/null & watcher=$!',
+  'exec 3<&-',
+  'wait $child; status=$?',
+  'kill $watcher 2>/dev/null',
+  'exit $status',
+].join('\n');
+
+function spawnTiedToThisProcess(command: string, args: string[], cwd: string): ChildProcess {
+  // A process group of its own: Ctrl-C and a closed terminal signal the server, which stops the
+  // command itself once its data is safe, instead of both racing.
+  return spawn('sh', ['-c', WATCHDOG, 'watchdog', command, ...args], { cwd, stdio: ['pipe', 'ignore', 'pipe'], detached: true });
+}
+
+/** SIGKILL to the watchdog, its command and everything they started. */
+function killProcessGroup(child: ChildProcess): void {
+  try {
+    process.kill(-child.pid!, 'SIGKILL');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+  }
+}
+
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   assertJava();
   const dynamoPort = options.dynamoPort ?? (await freePort());
@@ -93,17 +122,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     s3Dir = mkdtempSync(join(tmpdir(), 'queue-s3-'));
     s3DirIsTemp = true;
   }
-  const dynamo = spawn('java', args, { cwd: jarDir, stdio: ['ignore', 'ignore', 'pipe'] });
-  // If this process ends without stop() (a crash, an uncaught error), take the JVM with it.
-  const killDynamo = () => dynamo.kill('SIGKILL');
-  process.once('exit', killDynamo);
+  const dynamo = spawnTiedToThisProcess('java', args, jarDir);
   let dynamoErr = '';
   dynamo.stderr?.on('data', (d: Buffer) => (dynamoErr = (dynamoErr + d.toString()).slice(-4000)));
   const s3 = s3rverOn(s3Dir, s3Port);
   try {
-    await Promise.all([waitForPort(dynamoPort, dynamo, 30_000).catch((e) => { throw new Error(`${e.message}\n${dynamoErr}`); }), s3.run()]);
+    await Promise.all([waitForPort(dynamoPort, dynamo, 60_000).catch((e) => { throw new Error(`${e.message}\n${dynamoErr}`); }), s3.run()]);
   } catch (err) {
-    dynamo.kill('SIGKILL');
+    killProcessGroup(dynamo);
     await s3.close().catch(() => undefined);
     throw err;
   }
@@ -115,10 +141,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     async stop() {
       if (stopped) return;
       stopped = true;
-      process.off('exit', killDynamo);
       const exited = new Promise<void>((r) => (dynamo.exitCode !== null ? r() : dynamo.once('exit', () => r())));
-      dynamo.kill('SIGTERM');
-      const timer = setTimeout(() => dynamo.kill('SIGKILL'), 5000);
+      dynamo.stdin!.end();
+      const timer = setTimeout(() => killProcessGroup(dynamo), 5000);
       await Promise.all([exited, s3.close()]);
       clearTimeout(timer);
       if (s3DirIsTemp) rmSync(s3Dir, { recursive: true, force: true });
