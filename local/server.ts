@@ -19,6 +19,8 @@ import { startLocalStack, type LocalStack } from './stack.ts';
 
 const { values } = parseArgs({ options: { 'in-memory': { type: 'boolean', default: false }, 'data-dir': { type: 'string', default: '.data' } } });
 const port = Number(process.env.PORT ?? 8787);
+// Read before the slow start-up, so that a parent that ends meanwhile is noticed too (see below).
+const parent = process.ppid;
 
 let stack: LocalStack | undefined;
 try {
@@ -54,7 +56,6 @@ try {
   // npm passes SIGINT and SIGTERM on, but not SIGHUP, and nobody passes on a SIGKILL: whenever the
   // process that started the server ends, this one is handed to another parent, and stops as if
   // signalled. (`npm start` execs this file, so that parent is npm itself, not a shell.)
-  const parent = process.ppid;
   setInterval(() => process.ppid !== parent && void shutdown(), 500).unref();
 } catch (err) {
   await fail(err);

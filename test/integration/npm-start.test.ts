@@ -57,7 +57,8 @@ interface Started {
   output(): string;
 }
 
-async function npmStart(dataDir: string): Promise<Started> {
+/** Starts `npm start` and waits until it listens, or only until the JVM runs (`until: 'starting'`). */
+async function npmStart(dataDir: string, until: 'listening' | 'starting' = 'listening'): Promise<Started> {
   const port = await freePort();
   const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port) };
   for (const name of ['AWS_ENDPOINT_URL', 'QUEUE_DYNAMODB_ENDPOINT', 'QUEUE_S3_ENDPOINT']) delete env[name];
@@ -67,7 +68,8 @@ async function npmStart(dataDir: string): Promise<Started> {
   npm.stdout!.on('data', (d: Buffer) => (output += d.toString()));
   npm.stderr!.on('data', (d: Buffer) => (output += d.toString()));
   const url = `http://127.0.0.1:${port}`;
-  while (!output.includes(`queue API listening on ${url}`)) {
+  const ready = () => (until === 'listening' ? output.includes(`queue API listening on ${url}`) : processTree(npm.pid!).some((p) => p.command.startsWith('java ')));
+  while (!ready()) {
     if (npm.exitCode !== null) throw new Error(`npm start exited with code ${npm.exitCode}:\n${output}`);
     await sleep(100);
   }
@@ -168,6 +170,13 @@ describe('npm start', { timeout: 120_000 }, () => {
     const server = run.tree.find((p) => p.command.includes('local/server.ts'))!;
     killIfAlive(target === 'npm' ? run.npm.pid! : server.pid, signal);
     // Bounded by the test's timeout.
+    while (run.tree.some((p) => isAlive(p.pid))) await sleep(100);
+    expect(await answers(run.url)).toBe(false);
+  });
+
+  it('SIGKILL to the npm process while the server is still starting stops everything', async () => {
+    const run = await npmStart(newDataDir(), 'starting');
+    killIfAlive(run.npm.pid!, 'SIGKILL');
     while (run.tree.some((p) => isAlive(p.pid))) await sleep(100);
     expect(await answers(run.url)).toBe(false);
   });
