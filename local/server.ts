@@ -1,5 +1,6 @@
 // `npm start`: the whole system on this machine. Starts DynamoDB Local and s3rver (unless endpoints
 // are configured), creates the bucket and tables, and serves the real handlers' routes over HTTP.
+// It stops with everything it started on SIGINT, SIGTERM or SIGHUP, or when its parent process ends.
 //   npm start                  data persists in ./.data
 //   npm start -- --in-memory   throwaway run
 //   PORT=9000 npm start        another port (default 8787)
@@ -18,12 +19,15 @@ import { startLocalStack, type LocalStack } from './stack.ts';
 
 const { values } = parseArgs({ options: { 'in-memory': { type: 'boolean', default: false }, 'data-dir': { type: 'string', default: '.data' } } });
 const port = Number(process.env.PORT ?? 8787);
+// Read before the slow start-up, so that a parent that ends meanwhile is noticed too (see below).
+const parent = process.ppid;
 
 let stack: LocalStack | undefined;
 try {
   const env = { ...process.env };
   if (!env.AWS_ENDPOINT_URL && !env.QUEUE_DYNAMODB_ENDPOINT) {
     stack = await startLocalStack(values['in-memory'] ? {} : { dataDir: values['data-dir'] });
+    for (const line of stack.repaired) console.log(`repaired S3 data after an interrupted run: ${line}`);
     env.QUEUE_DYNAMODB_ENDPOINT = stack.dynamoEndpoint;
     env.QUEUE_S3_ENDPOINT = stack.s3Endpoint;
   }
@@ -37,6 +41,7 @@ try {
     // The key CLI talks to the same DynamoDB: QUEUE_DYNAMODB_ENDPOINT=<endpoint> npx tsx scripts/api-keys.ts create --name dev
     if (authMode === 'api-key') console.log(`API keys required; keys table ${apiKeysTableFromEnv(env)} at ${storage.config.dynamoEndpoint ?? 'AWS'}`);
   });
+  server.once('error', (err: NodeJS.ErrnoException) => void fail(err.code === 'EADDRINUSE' ? new Error(`port ${port} is in use (another npm start still running?); PORT=<port> npm start picks another`) : err));
   let stopping = false;
   const shutdown = async () => {
     if (stopping) return;
@@ -47,9 +52,16 @@ try {
     await stack?.stop();
     process.exit(0);
   };
-  process.on('SIGINT', shutdown);
-  process.on('SIGTERM', shutdown);
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, shutdown);
+  // npm passes SIGINT and SIGTERM on, but not SIGHUP, and nobody passes on a SIGKILL: whenever the
+  // process that started the server ends, this one is handed to another parent, and stops as if
+  // signalled. (`npm start` execs this file, so that parent is npm itself, not a shell.)
+  setInterval(() => process.ppid !== parent && void shutdown(), 500).unref();
 } catch (err) {
+  await fail(err);
+}
+
+async function fail(err: unknown): Promise<never> {
   await stack?.stop();
   console.error(err instanceof Error ? err.message : err);
   process.exit(1);
