@@ -137,7 +137,9 @@ export function check(events: HistoryEvent[], options: CheckOptions): CheckResul
     ...fetches.map((op) => ({ op, key: op.args.partition, partition: op.args.partition, value: op.result!.highWatermark })),
     ...describes.flatMap((op) => op.result!.offsets.flatMap((o) => (o.highWatermark === null ? [] : [{ op, key: o.partition, partition: o.partition, value: o.highWatermark }]))),
   ];
-  forEachAfter(hwmReads, hwmReads, (r, before) => {
+  // A 416 says the high watermark is below the offset asked for: an upper bound, never a lower one.
+  const outOfRange = ops.filter(isOp('fetch')).filter((op) => op.error?.code === 'OFFSET_OUT_OF_RANGE').map((op) => ({ op, key: op.args.partition, partition: op.args.partition, value: op.args.offset - 1 }));
+  forEachAfter([...hwmReads, ...outOfRange], hwmReads, (r, before) => {
     if (r.value < before.value) report('hwm-decrease', `${r.op.f} #${r.op.id} saw high watermark ${r.value} of partition ${r.partition}; #${before.id} had seen ${before.value}`);
   });
   // acks=all: a fetch that started after the acknowledgement has a high watermark above the offset.

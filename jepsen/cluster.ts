@@ -39,7 +39,9 @@ export class Cluster {
   readonly tornUploadsRemoved: string[] = [];
 
   constructor(private readonly options: ClusterOptions) {
+    // The servers are process groups of their own: they outlive this process unless killed here.
     process.once('exit', () => this.killAllSync());
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
   }
 
   get mainUrl(): string {

@@ -71,6 +71,11 @@ describe('checker', () => {
     expect(Object.keys(plants).sort()).toEqual(Object.keys(ANOMALY_CLASSES).sort());
   });
 
+  it('a 416 for an offset below a high watermark seen before is a decrease', () => {
+    const refused = op('fetch', { topic: 't', partition: 0, offset: 4 }, 30, 31, 'fail', undefined, { status: 416, code: 'OFFSET_OUT_OF_RANGE', message: 'out of range' });
+    expect(check([...cleanHistory(), ...refused], options).anomalies.map((a) => a.class)).toEqual(['hwm-decrease']);
+  });
+
   it.each(Object.keys(plants) as AnomalyClass[])('detects %s, and only it', (cls) => {
     const plant = plants[cls];
     const result = check([...cleanHistory(), ...plant.history].sort((a, b) => a.time - b.time), { ...options, drainedGroups: plant.drainedGroups ?? options.drainedGroups });
