@@ -57,9 +57,9 @@ export function check(events: HistoryEvent[], options: CheckOptions): CheckResul
   // Every observation of (partition, offset) -> values: acknowledged offsets and every read.
   const seen = new Map<Key, Set<string | null>>();
   const observe = (partition: number, offset: number, value: string | null, source: string) => {
-    const values = seen.get(at(partition, offset)) ?? new Set();
-    if (values.size > 0 && !values.has(value)) report('two-values', `partition ${partition} offset ${offset}: ${JSON.stringify([...values][0])} and ${JSON.stringify(value)} (${source})`);
-    seen.set(at(partition, offset), values.add(value));
+    const values = seen.get(at(partition, offset));
+    if (values && !values.has(value)) report('two-values', `partition ${partition} offset ${offset}: ${JSON.stringify([...values][0])} and ${JSON.stringify(value)} (${source})`);
+    addTo(seen, at(partition, offset), value);
   };
   for (const op of produces) {
     if (op.outcome !== 'ok') continue;
@@ -96,17 +96,10 @@ export function check(events: HistoryEvent[], options: CheckOptions): CheckResul
     const [partition, offset] = key.split('/').map(Number) as [number, number];
     const attemptKey = `${ref.requestId}:${ref.attempt}`;
     if (failed.has(attemptKey)) report('failed-write-visible', `${value} at partition ${partition} offset ${offset}: its request was answered 4xx`);
-    const recordKey = `${attemptKey}:${ref.index}`;
-    const places = placements.get(recordKey) ?? new Set();
-    places.add(key);
-    placements.set(recordKey, places);
-    const attempts = attemptsOf.get(`${ref.requestId}:${ref.index}`) ?? new Set();
-    attempts.add(ref.attempt);
-    attemptsOf.set(`${ref.requestId}:${ref.index}`, attempts);
+    addTo(placements, `${attemptKey}:${ref.index}`, key);
+    addTo(attemptsOf, `${ref.requestId}:${ref.index}`, ref.attempt);
     const batch = `${attemptKey}@${partition}`;
-    const offsets = byBatch.get(batch) ?? new Map();
-    offsets.set(ref.index, offset);
-    byBatch.set(batch, offsets);
+    byBatch.set(batch, (byBatch.get(batch) ?? new Map()).set(ref.index, offset));
   }
   for (const [record, places] of placements) if (places.size > 1) report('unexplained-duplicate', `${record} is at ${[...places].join(', ')}`);
   for (const attempts of attemptsOf.values()) if (attempts.size > 1) retryDuplicates += attempts.size - 1;
@@ -178,8 +171,7 @@ export function check(events: HistoryEvent[], options: CheckOptions): CheckResul
     if (op.outcome !== 'ok') continue;
     const { memberId, memberEpoch, assignment } = op.result!;
     for (const t of assignment) for (const p of t.partitions) {
-      const key = `${op.args.group} ${t.topic}/${p} at member epoch ${memberEpoch}`;
-      owners.set(key, (owners.get(key) ?? new Set()).add(memberId));
+      addTo(owners, `${op.args.group} ${t.topic}/${p} at member epoch ${memberEpoch}`, memberId);
     }
   }
   for (const [key, members] of owners) if (members.size > 1) report('double-ownership', `${key}: ${[...members].join(', ')}`);
@@ -197,6 +189,10 @@ export function check(events: HistoryEvent[], options: CheckOptions): CheckResul
 
   const counts = Object.fromEntries(Object.keys(ANOMALY_CLASSES).map((cls) => [cls, anomalies.filter((a) => a.class === cls).length])) as Record<AnomalyClass, number>;
   return { anomalies, counts, retryDuplicates };
+}
+
+function addTo<K, V>(sets: Map<K, Set<V>>, key: K, value: V): void {
+  sets.set(key, (sets.get(key) ?? new Set()).add(value));
 }
 
 /** Offsets of one request's batch in one partition: record i of the request's records there is base + i. */
