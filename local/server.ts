@@ -5,6 +5,9 @@
 //   npm start -- --in-memory   throwaway run
 //   PORT=9000 npm start        another port (default 8787)
 //   QUEUE_AUTH_MODE=api-key npm start   require API keys (issue them with scripts/api-keys.ts)
+// For the fault-injection suite (jepsen/) only:
+//   QUEUE_FAULTS=seed=7,lose=0.02,...   inject faults into AWS calls (local/faults.ts); each is logged
+//   QUEUE_CLOCK_OFFSET_MS=16000         this server's sequencer and group clocks run ahead (or behind)
 import { serve } from '@hono/node-server';
 import { parseArgs } from 'node:util';
 import { configFromEnv } from '../lib/config.ts';
@@ -13,6 +16,7 @@ import { drainBackground } from '../lambdas/http/background.ts';
 import { createServices } from '../lambdas/http/services.ts';
 import { authModeFromEnv } from '../lambdas/http/auth.ts';
 import { API_KEYS_TABLE, apiKeysTableFromEnv } from '../lib/auth/api-keys.ts';
+import { injectFaults, parseFaults } from './faults.ts';
 import { createLocalApp } from './local-app.ts';
 import { ensureTable, provision } from './provision.ts';
 import { startLocalStack, type LocalStack } from './stack.ts';
@@ -35,8 +39,14 @@ try {
   await provision(storage);
   const authMode = authModeFromEnv(env);
   if (authMode === 'api-key') await ensureTable(storage, apiKeysTableFromEnv(env), API_KEYS_TABLE);
-  const app = createLocalApp(createServices(storage), port);
+  // After provisioning, so that a fault never stops the server from starting.
+  if (env.QUEUE_FAULTS) injectFaults(storage, parseFaults(env.QUEUE_FAULTS), (fault, operation) => console.log(`injected ${JSON.stringify({ fault, operation, at: Date.now() })}`));
+  const clockOffsetMs = Number(env.QUEUE_CLOCK_OFFSET_MS ?? 0);
+  if (!Number.isFinite(clockOffsetMs)) throw new Error(`QUEUE_CLOCK_OFFSET_MS must be a number of milliseconds, not ${env.QUEUE_CLOCK_OFFSET_MS}`);
+  const clock = { now: () => Date.now() + clockOffsetMs };
+  const app = createLocalApp(createServices(storage, clock, clock), port);
   const server = serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, (info) => {
+    if (stack) console.log(`emulators: dynamodb ${stack.dynamoEndpoint} s3 ${stack.s3Endpoint}`);
     console.log(`queue API listening on http://127.0.0.1:${info.port} (${stack ? (values['in-memory'] ? 'in-memory' : `data in ${values['data-dir']}`) : 'external AWS endpoints'})`);
     // The key CLI talks to the same DynamoDB: QUEUE_DYNAMODB_ENDPOINT=<endpoint> npx tsx scripts/api-keys.ts create --name dev
     if (authMode === 'api-key') console.log(`API keys required; keys table ${apiKeysTableFromEnv(env)} at ${storage.config.dynamoEndpoint ?? 'AWS'}`);
