@@ -2,7 +2,6 @@
 // DynamoDB Local and s3rver) on a data directory, and optionally a second server with an offset
 // clock on the same emulators. Each is its own process group, so kill -9 takes the whole tree.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -33,10 +32,11 @@ export class Cluster {
   private endpoints?: { dynamo: string; s3: string };
   /** The QUEUE_FAULTS spec of the servers started next (none: no fault injection). */
   faults: string | undefined;
-  /** Start failures that a retry got past (the restart-after-kill-9 defect), for the report. */
+  /**
+   * Start failures that a retry got past, for the report. The server repairs what a kill leaves in
+   * its data directory by itself; the harness never does, so a start that cannot repair fails the run.
+   */
   readonly startFailures: string[] = [];
-  /** Uploads torn by a kill that the harness removed so that s3rver starts again. */
-  readonly tornUploadsRemoved: string[] = [];
 
   constructor(private readonly options: ClusterOptions) {
     // The servers are process groups of their own: they outlive this process unless killed here.
@@ -73,7 +73,6 @@ export class Cluster {
         this.startFailures.push(message);
         this.options.log(`start attempt ${attempt} failed: ${message}`);
         if (attempt >= START_ATTEMPTS) throw err;
-        this.removeTornUploads();
         await sleep(1000);
       }
     }
@@ -108,23 +107,6 @@ export class Cluster {
     const servers = [this.main, this.skewed].filter((s): s is Server => s !== undefined);
     this.main = this.skewed = undefined;
     await Promise.all(servers.map((s) => killAndWait(s.child)));
-  }
-
-  /**
-   * A kill -9 during an upload can leave s3rver an empty metadata file, and s3rver then fails every
-   * request on the bucket, so the stack cannot start again (a known defect of the local stack).
-   * Such an upload was never acknowledged (s3rver answers after writing both files), so no index
-   * entry refers to it: the harness removes it and reports each removal.
-   */
-  private removeTornUploads(): void {
-    const walk = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]));
-    const metadata = '._S3rver_metadata.json';
-    for (const file of walk(join(this.options.dataDir, 's3')).filter((f) => f.endsWith(metadata) && statSync(f).size === 0)) {
-      const object = file.slice(0, -metadata.length);
-      for (const part of [file, `${object}._S3rver_object`, `${object}._S3rver_object.md5`]) rmSync(part, { force: true });
-      this.tornUploadsRemoved.push(object);
-      this.options.log(`removed a torn upload (empty s3rver metadata): ${object}`);
-    }
   }
 
   private killAllSync(): void {

@@ -78,7 +78,6 @@ try {
   const result = check(history.events, { gapCauseWindowMs: 60_000, drainedGroups: GROUPS });
   printReport(result);
   if (cluster.startFailures.length > 0) log(`restarts that needed another attempt: ${cluster.startFailures.length}\n  ${cluster.startFailures.map((f) => f.split('\n').slice(0, 3).join(' | ')).join('\n  ')}`);
-  if (cluster.tornUploadsRemoved.length > 0) log(`torn uploads removed so that the stack could restart: ${cluster.tornUploadsRemoved.length}`);
   exitCode = result.anomalies.length > 0 ? 1 : 0;
 } catch (err) {
   log(`run failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
