@@ -26,12 +26,38 @@ export async function ensureTable(storage: Storage, name: string, schema: TableS
   }
 }
 
+type AwsError = { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+
+/** Creates the bucket only when HeadBucket says it does not exist; any other answer is an error. */
+async function ensureBucket(storage: Storage): Promise<void> {
+  const bucket = storage.config.bucket;
+  try {
+    await storage.s3.send(new HeadBucketCommand({ Bucket: bucket }));
+    return;
+  } catch (err) {
+    // A bucket that exists but cannot be read (an S3 error, access denied) must not be taken for a
+    // missing one: creating it would fail with a misleading "already exists", or hide the fault.
+    const e = err as AwsError;
+    if (!(e.$metadata?.httpStatusCode === 404 || e.name === 'NotFound' || e.name === 'NoSuchBucket')) {
+      throw new Error(`cannot check S3 bucket ${bucket} at ${storage.config.s3Endpoint ?? 'AWS'}: HeadBucket answered HTTP ${e.$metadata?.httpStatusCode ?? '?'} ${e.name ?? ''}`.trimEnd(), { cause: err });
+    }
+  }
+  try {
+    await storage.s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  } catch (err) {
+    // Another process provisioning the same names created it between our HeadBucket and CreateBucket
+    // (s3rver answers BucketAlreadyExists for a bucket of its own).
+    const name = (err as AwsError).name;
+    if (name !== 'BucketAlreadyOwnedByYou' && name !== 'BucketAlreadyExists') throw err;
+  }
+}
+
 export async function provision(storage: Storage): Promise<void> {
   const { config } = storage;
   await Promise.all([
     ensureTable(storage, config.topicsTable, TOPICS_TABLE),
     ensureTable(storage, config.logTable, LOG_TABLE),
     ensureTable(storage, config.groupsTable, GROUPS_TABLE),
-    storage.s3.send(new HeadBucketCommand({ Bucket: config.bucket })).catch(() => storage.s3.send(new CreateBucketCommand({ Bucket: config.bucket }))),
+    ensureBucket(storage),
   ]);
 }

@@ -7,6 +7,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import S3rver from 's3rver';
+import { repairS3rverStore } from './s3rver-repair.ts';
 
 export interface LocalStackOptions {
   /** Directory for persistent data; omitted means in-memory (a temporary directory for S3). */
@@ -18,6 +19,8 @@ export interface LocalStackOptions {
 export interface LocalStack {
   dynamoEndpoint: string;
   s3Endpoint: string;
+  /** What the repair of the S3 data directory changed before s3rver started (one line each). */
+  repaired: string[];
   stop(): Promise<void>;
 }
 
@@ -64,6 +67,40 @@ async function waitForPort(port: number, child: ChildProcess, timeoutMs: number)
   throw new Error(`DynamoDB Local did not answer on port ${port} within ${timeoutMs} ms`);
 }
 
+/** The S3 emulator serving `directory` on a loopback port (not yet running: call run()). */
+export function s3rverOn(directory: string, port: number): S3rver {
+  return new S3rver({ port, address: '127.0.0.1', silent: true, directory, allowMismatchedSignatures: true });
+}
+
+// Runs a command until its watchdog's stdin, a pipe from this process, reaches end-of-file, then
+// stops it with SIGTERM. The pipe ends when stop() closes it, and also when this process ends in any
+// way, SIGKILL included, because the kernel closes it: the JVM never outlives the server. The
+// watchdog exits with the command (and its exit status). POSIX sh: Linux and macOS.
+const WATCHDOG = [
+  'exec 3<&0 </dev/null', // keep the pipe on fd 3: background jobs get /dev/null as stdin
+  '"$@" 3<&- & child=$!',
+  '{ cat <&3 >/dev/null; kill $child; } 2>/dev/null & watcher=$!',
+  'exec 3<&-',
+  'wait $child; status=$?',
+  'kill $watcher 2>/dev/null',
+  'exit $status',
+].join('\n');
+
+function spawnTiedToThisProcess(command: string, args: string[], cwd: string): ChildProcess {
+  // A process group of its own: Ctrl-C and a closed terminal signal the server, which stops the
+  // command itself once its data is safe, instead of both racing.
+  return spawn('sh', ['-c', WATCHDOG, 'watchdog', command, ...args], { cwd, stdio: ['pipe', 'ignore', 'pipe'], detached: true });
+}
+
+/** SIGKILL to the watchdog, its command and everything they started. */
+function killProcessGroup(child: ChildProcess): void {
+  try {
+    process.kill(-child.pid!, 'SIGKILL');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+  }
+}
+
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   assertJava();
   const dynamoPort = options.dynamoPort ?? (await freePort());
@@ -72,28 +109,27 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const args = [`-Djava.library.path=${join(jarDir, 'DynamoDBLocal_lib')}`, '-Xmx1g', '-jar', join(jarDir, 'DynamoDBLocal.jar'), '-port', String(dynamoPort), '-sharedDb'];
   let s3Dir: string;
   let s3DirIsTemp = false;
+  let repaired: string[] = [];
   if (options.dataDir) {
     const dataDir = resolve(options.dataDir);
     mkdirSync(join(dataDir, 'dynamodb'), { recursive: true });
     mkdirSync(join(dataDir, 's3'), { recursive: true });
     args.push('-dbPath', join(dataDir, 'dynamodb'));
     s3Dir = join(dataDir, 's3');
+    repaired = repairS3rverStore(s3Dir);
   } else {
     args.push('-inMemory');
     s3Dir = mkdtempSync(join(tmpdir(), 'queue-s3-'));
     s3DirIsTemp = true;
   }
-  const dynamo = spawn('java', args, { cwd: jarDir, stdio: ['ignore', 'ignore', 'pipe'] });
-  // If this process ends without stop() (a crash, an uncaught error), take the JVM with it.
-  const killDynamo = () => dynamo.kill('SIGKILL');
-  process.once('exit', killDynamo);
+  const dynamo = spawnTiedToThisProcess('java', args, jarDir);
   let dynamoErr = '';
   dynamo.stderr?.on('data', (d: Buffer) => (dynamoErr = (dynamoErr + d.toString()).slice(-4000)));
-  const s3 = new S3rver({ port: s3Port, address: '127.0.0.1', silent: true, directory: s3Dir, allowMismatchedSignatures: true });
+  const s3 = s3rverOn(s3Dir, s3Port);
   try {
-    await Promise.all([waitForPort(dynamoPort, dynamo, 30_000).catch((e) => { throw new Error(`${e.message}\n${dynamoErr}`); }), s3.run()]);
+    await Promise.all([waitForPort(dynamoPort, dynamo, 60_000).catch((e) => { throw new Error(`${e.message}\n${dynamoErr}`); }), s3.run()]);
   } catch (err) {
-    dynamo.kill('SIGKILL');
+    killProcessGroup(dynamo);
     await s3.close().catch(() => undefined);
     throw err;
   }
@@ -101,13 +137,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   return {
     dynamoEndpoint: `http://127.0.0.1:${dynamoPort}`,
     s3Endpoint: `http://127.0.0.1:${s3Port}`,
+    repaired,
     async stop() {
       if (stopped) return;
       stopped = true;
-      process.off('exit', killDynamo);
       const exited = new Promise<void>((r) => (dynamo.exitCode !== null ? r() : dynamo.once('exit', () => r())));
-      dynamo.kill('SIGTERM');
-      const timer = setTimeout(() => dynamo.kill('SIGKILL'), 5000);
+      dynamo.stdin!.end();
+      const timer = setTimeout(() => killProcessGroup(dynamo), 5000);
       await Promise.all([exited, s3.close()]);
       clearTimeout(timer);
       if (s3DirIsTemp) rmSync(s3Dir, { recursive: true, force: true });

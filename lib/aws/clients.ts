@@ -29,14 +29,19 @@ export interface AwsClients {
   calls: CallCounter;
 }
 
+/** Wraps one attempt of a call: `send` performs it (the request goes out, the response is parsed). */
+export type AttemptMiddleware = (operation: string, send: () => Promise<unknown>) => Promise<unknown>;
+
 type Stack = { add: (mw: (next: (args: unknown) => Promise<unknown>, context: { commandName?: string }) => (args: unknown) => Promise<unknown>, opts: { step: 'deserialize'; name: string }) => void };
 
-function countAttempts(stack: Stack, service: string, calls: CallCounter): void {
-  // The deserialize step runs once per attempt, inside the SDK's retry loop.
-  stack.add((next, context) => async (args) => {
-    calls.record(`${service}.${(context.commandName ?? 'Unknown').replace(/Command$/, '')}`);
-    return next(args);
-  }, { step: 'deserialize', name: 'countAttempts' });
+/**
+ * Runs `middleware` around every attempt of every call of this client, named `<service>.<Operation>`.
+ * The deserialize step runs once per attempt, inside the SDK's retry loop, so what the middleware
+ * throws is seen by the SDK's retry strategy like a real response.
+ */
+export function aroundEachAttempt(client: { middlewareStack: unknown }, service: string, name: string, middleware: AttemptMiddleware): void {
+  (client.middlewareStack as Stack).add((next, context) => (args) =>
+    middleware(`${service}.${(context.commandName ?? 'Unknown').replace(/Command$/, '')}`, () => next(args)), { step: 'deserialize', name });
 }
 
 export function createClients(config: QueueConfig, calls = new CallCounter()): AwsClients {
@@ -51,8 +56,12 @@ export function createClients(config: QueueConfig, calls = new CallCounter()): A
     responseChecksumValidation: 'WHEN_REQUIRED',
   });
   const dynamo = new DynamoDBClient({ region: config.region, endpoint: config.dynamoEndpoint, credentials });
-  countAttempts(s3.middlewareStack as unknown as Stack, 's3', calls);
-  countAttempts(dynamo.middlewareStack as unknown as Stack, 'dynamodb', calls);
+  const countAttempt: AttemptMiddleware = (operation, send) => {
+    calls.record(operation);
+    return send();
+  };
+  aroundEachAttempt(s3, 's3', 'countAttempts', countAttempt);
+  aroundEachAttempt(dynamo, 'dynamodb', 'countAttempts', countAttempt);
   const ddb = DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } });
   return { s3, ddb, calls };
 }

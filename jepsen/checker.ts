@@ -1,0 +1,268 @@
+// The checker: a pure function from a history to the anomalies in it. Each class below is an
+// invariant of docs/architecture.md or docs/consumer-groups.md stated over what clients observed.
+// A run uses one topic, so partitions are named by number alone.
+import { isOp, pairOperations, parseRecordValue, type HistoryEvent, type NemesisEvent, type Operation } from './history.ts';
+
+export const ANOMALY_CLASSES = {
+  'lost-write': 'an acknowledged record is not in the final read at its offset with its value',
+  'two-values': 'two different values were seen at one offset',
+  'unexplained-duplicate': 'one record of one request attempt is at two offsets (not a client retry)',
+  'failed-write-visible': 'a record of a request answered 4xx was read',
+  'non-contiguous': 'records of one request in one partition are not at contiguous offsets in request order',
+  'hwm-decrease': 'a read saw a lower high watermark than a read that completed before it started',
+  'stale-read': 'a fetch missed a record acknowledged (acks=all) before the fetch started',
+  'silent-skip': 'a fetch skipped offsets without reporting them as a gap',
+  'unexplained-gap': 'a gap appeared with no writer death, lost call or clock fault before it',
+  'group-skip': 'a record in the log was never delivered to a group that consumed from the start',
+  'double-ownership': 'two members were assigned one partition at one member epoch',
+  'commit-backwards': 'a committed offset went down',
+  'commit-past-hwm': 'a committed offset is beyond the high watermark',
+} as const;
+export type AnomalyClass = keyof typeof ANOMALY_CLASSES;
+
+export interface Anomaly {
+  class: AnomalyClass;
+  message: string;
+}
+
+export interface CheckOptions {
+  /** A gap is explained by a cause at most this long before it was first seen. */
+  gapCauseWindowMs: number;
+  /** Groups drained after the run; each must have been delivered every record of the final read. */
+  drainedGroups: string[];
+}
+
+export interface CheckResult {
+  anomalies: Anomaly[];
+  counts: Record<AnomalyClass, number>;
+  /** Same record (request, index) written by two attempts of one request: explained, not an anomaly. */
+  retryDuplicates: number;
+}
+
+type Key = string;
+const at = (partition: number, offset: number): Key => `${partition}/${offset}`;
+const isServerError = (op: Operation) => op.outcome === 'info' || (op.error?.status ?? 0) >= 500;
+
+export function check(events: HistoryEvent[], options: CheckOptions): CheckResult {
+  const ops = pairOperations(events);
+  const nemesis = events.filter((e): e is NemesisEvent => e.type === 'nemesis');
+  const anomalies: Anomaly[] = [];
+  const report = (cls: AnomalyClass, message: string) => anomalies.push({ class: cls, message });
+
+  const produces = ops.filter(isOp('produce'));
+  const fetches = ops.filter(isOp('fetch')).filter((op) => op.outcome === 'ok');
+  const polls = ops.filter(isOp('poll')).filter((op) => op.outcome === 'ok');
+  const describes = ops.filter(isOp('describe')).filter((op) => op.outcome === 'ok');
+
+  // Every observation of (partition, offset) -> values: acknowledged offsets and every read.
+  const seen = new Map<Key, Set<string | null>>();
+  const observe = (partition: number, offset: number, value: string | null, source: string) => {
+    const values = seen.get(at(partition, offset));
+    if (values && !values.has(value)) report('two-values', `partition ${partition} offset ${offset}: ${JSON.stringify([...values][0])} and ${JSON.stringify(value)} (${source})`);
+    addTo(seen, at(partition, offset), value);
+  };
+  for (const op of produces) {
+    if (op.outcome !== 'ok') continue;
+    op.result!.offsets.forEach((o, i) => observe(o.partition, o.offset, op.args.records[i]?.value ?? null, `produce #${op.id}`));
+  }
+  for (const op of fetches) for (const r of op.result!.records) observe(op.args.partition, r.offset, r.value, `fetch #${op.id}`);
+  for (const op of polls) for (const r of op.result!.records) observe(r.partition, r.offset, r.value, `poll #${op.id} of ${op.args.group}`);
+
+  // The final read: each partition from its start, after the faults stopped.
+  const final = new Map<Key, string | null>();
+  const finalHwm = new Map<number, number>();
+  for (const op of fetches.filter((f) => f.args.final)) {
+    for (const r of op.result!.records) final.set(at(op.args.partition, r.offset), r.value);
+    finalHwm.set(op.args.partition, Math.max(finalHwm.get(op.args.partition) ?? 0, op.result!.highWatermark));
+  }
+  for (const op of produces) {
+    if (op.outcome !== 'ok') continue;
+    op.result!.offsets.forEach((o, i) => {
+      const value = op.args.records[i]?.value;
+      if (final.get(at(o.partition, o.offset)) !== value) report('lost-write', `produce #${op.id} (${op.args.requestId} attempt ${op.args.attempt}) record ${i} acknowledged at partition ${o.partition} offset ${o.offset}, final read has ${JSON.stringify(final.get(at(o.partition, o.offset)))}`);
+    });
+  }
+
+  // Duplicates, 4xx records and contiguity, by the request identity inside each value.
+  const failed = new Set(produces.filter((op) => op.outcome === 'fail').map((op) => `${op.args.requestId}:${op.args.attempt}`));
+  const placements = new Map<string, Set<Key>>();
+  const byBatch = new Map<string, Map<number, number>>();
+  let retryDuplicates = 0;
+  const attemptsOf = new Map<string, Set<number>>();
+  const requestOf = new Map(produces.map((op) => [op.args.requestId, op.args]));
+  for (const [key, value] of [...seen].flatMap(([k, values]) => [...values].map((v) => [k, v] as const))) {
+    const ref = parseRecordValue(value);
+    if (!ref) continue;
+    const [partition, offset] = key.split('/').map(Number) as [number, number];
+    const attemptKey = `${ref.requestId}:${ref.attempt}`;
+    if (failed.has(attemptKey)) report('failed-write-visible', `${value} at partition ${partition} offset ${offset}: its request was answered 4xx`);
+    addTo(placements, `${attemptKey}:${ref.index}`, key);
+    addTo(attemptsOf, `${ref.requestId}:${ref.index}`, ref.attempt);
+    const batch = `${attemptKey}@${partition}`;
+    byBatch.set(batch, (byBatch.get(batch) ?? new Map()).set(ref.index, offset));
+  }
+  for (const [record, places] of placements) if (places.size > 1) report('unexplained-duplicate', `${record} is at ${[...places].join(', ')}`);
+  for (const attempts of attemptsOf.values()) if (attempts.size > 1) retryDuplicates += attempts.size - 1;
+  for (const [batch, offsets] of byBatch) checkContiguous(batch, offsets, requestOf.get(batch.split(':')[0]!)?.records, report);
+  for (const op of produces) {
+    if (op.outcome !== 'ok') continue;
+    const byPartition = new Map<number, Map<number, number>>();
+    op.result!.offsets.forEach((o, i) => byPartition.set(o.partition, (byPartition.get(o.partition) ?? new Map()).set(i, o.offset)));
+    for (const [partition, offsets] of byPartition) checkContiguous(`${op.args.requestId}:${op.args.attempt}@${partition} (acknowledged)`, offsets, op.args.records, report);
+  }
+
+  // Each fetch accounts for every offset it crossed: a record or a reported gap.
+  for (const op of fetches) {
+    const { records, nextOffset, gaps, highWatermark } = op.result!;
+    let expected = op.args.offset;
+    for (const r of [...records].sort((a, b) => a.offset - b.offset)) {
+      expected = pastGaps(expected, gaps);
+      if (r.offset !== expected) report('silent-skip', `fetch #${op.id} of partition ${op.args.partition} from ${op.args.offset}: expected offset ${expected}, got ${r.offset}`);
+      expected = r.offset + 1;
+    }
+    expected = pastGaps(expected, gaps);
+    if (nextOffset !== expected) report('silent-skip', `fetch #${op.id} of partition ${op.args.partition} from ${op.args.offset}: nextOffset ${nextOffset}, but records and gaps end at ${expected}`);
+    if (records.some((r) => r.offset >= highWatermark)) report('silent-skip', `fetch #${op.id} returned a record at or above its high watermark ${highWatermark}`);
+  }
+
+  // High watermarks: a read never sees less than a read that completed before it started.
+  const hwmReads: Array<Observation & { partition: number }> = [
+    ...fetches.map((op) => ({ op, key: op.args.partition, partition: op.args.partition, value: op.result!.highWatermark })),
+    ...describes.flatMap((op) => op.result!.offsets.flatMap((o) => (o.highWatermark === null ? [] : [{ op, key: o.partition, partition: o.partition, value: o.highWatermark }]))),
+  ];
+  // A 416 says the high watermark is below the offset asked for: an upper bound, never a lower one.
+  const outOfRange = ops.filter(isOp('fetch')).filter((op) => op.error?.code === 'OFFSET_OUT_OF_RANGE').map((op) => ({ op, key: op.args.partition, partition: op.args.partition, value: op.args.offset - 1 }));
+  forEachAfter([...hwmReads, ...outOfRange], hwmReads, (r, before) => {
+    if (r.value < before.value) report('hwm-decrease', `${r.op.f} #${r.op.id} saw high watermark ${r.value} of partition ${r.partition}; #${before.id} had seen ${before.value}`);
+  });
+  // acks=all: a fetch that started after the acknowledgement has a high watermark above the offset.
+  const acked = produces.filter((op) => op.outcome === 'ok' && op.args.acks === 'all').flatMap((op) => op.result!.offsets.map((o) => ({ op, key: o.partition, value: o.offset })));
+  const fetchHwms = hwmReads.filter((r) => r.op.f === 'fetch');
+  forEachAfter(fetchHwms, acked, (r, before) => {
+    if (before.value >= r.value) report('stale-read', `fetch #${r.op.id} of partition ${r.partition} saw high watermark ${r.value}, but offset ${before.value} was acknowledged by produce #${before.id} before it started`);
+  });
+
+  // Gaps: each needs a cause shortly before it was first seen.
+  const causes = [
+    ...nemesis.filter((e) => e.fault === 'kill' || ((e.fault === 'lose' || e.fault === 'throttle') && e.detail?.startsWith('dynamodb.'))).map((e) => e.time),
+    ...produces.filter(isServerError).map((op) => op.invokedAt),
+  ].sort((a, b) => a - b);
+  const skewed = windows(nemesis, 'skew-on', 'skew-off', 'kill');
+  const gapSeen = new Map<Key, number>();
+  for (const op of fetches) for (const g of op.result!.gaps) {
+    const key = at(op.args.partition, g.startOffset);
+    gapSeen.set(key, Math.min(gapSeen.get(key) ?? Infinity, op.completedAt));
+  }
+  // Time counts only while the stack was up: holes time out only then.
+  const down = windows(nemesis, 'kill', 'restart');
+  const recent = (cause: number, time: number) => cause <= time && uptime(cause, time, down) <= options.gapCauseWindowMs;
+  for (const [key, time] of gapSeen) {
+    const explained = causes.some((t) => recent(t, time)) || skewed.some(([on, off]) => recent(on, time) || (on <= time && recent(Math.min(off, time), time)));
+    if (!explained) report('unexplained-gap', `gap at ${key} first seen at ${time} with no cause in the ${options.gapCauseWindowMs} ms of uptime before`);
+  }
+
+  // Groups: every record of the final read delivered at least once to each drained group.
+  for (const group of options.drainedGroups) {
+    const delivered = new Set(polls.filter((op) => op.args.group === group && !op.args.abandoned).flatMap((op) => op.result!.records.map((r) => at(r.partition, r.offset))));
+    for (const key of final.keys()) if (!delivered.has(key)) report('group-skip', `group ${group} was never delivered the record at ${key}`);
+  }
+  const owners = new Map<string, Set<string>>();
+  for (const op of [...ops.filter(isOp('join')), ...polls]) {
+    if (op.outcome !== 'ok') continue;
+    const { memberId, memberEpoch, assignment } = op.result!;
+    for (const t of assignment) for (const p of t.partitions) {
+      addTo(owners, `${op.args.group} ${t.topic}/${p} at member epoch ${memberEpoch}`, memberId);
+    }
+  }
+  for (const [key, members] of owners) if (members.size > 1) report('double-ownership', `${key}: ${[...members].join(', ')}`);
+
+  // Committed offsets never go down, and never pass the high watermark.
+  const commits = describes.flatMap((op) => op.result!.offsets.map((o) => ({ op, key: `${op.args.group} ${o.topic}/${o.partition}`, partition: o.partition, value: o.committedOffset ?? -1, committed: o.committedOffset, hwm: o.highWatermark })));
+  forEachAfter(commits, commits, (c, before) => {
+    if (c.value < before.value) report('commit-backwards', `describe #${c.op.id}: ${c.key} committed ${c.committed}; #${before.id} had seen ${before.value}`);
+  });
+  for (const c of commits) {
+    if (c.committed === null) continue;
+    const limit = Math.min(c.hwm ?? Infinity, finalHwm.get(c.partition) ?? Infinity);
+    if (c.committed > limit) report('commit-past-hwm', `describe #${c.op.id}: ${c.key} committed ${c.committed}, high watermark ${limit}`);
+  }
+
+  const counts = Object.fromEntries(Object.keys(ANOMALY_CLASSES).map((cls) => [cls, anomalies.filter((a) => a.class === cls).length])) as Record<AnomalyClass, number>;
+  return { anomalies, counts, retryDuplicates };
+}
+
+function addTo<K, V>(sets: Map<K, Set<V>>, key: K, value: V): void {
+  sets.set(key, (sets.get(key) ?? new Set()).add(value));
+}
+
+/** Offsets of one request's batch in one partition: record i of the request's records there is base + i. */
+function checkContiguous(batch: string, offsets: Map<number, number>, records: Array<{ partition?: number }> | undefined, report: (cls: AnomalyClass, message: string) => void): void {
+  const partition = Number(batch.split('@')[1]?.split(' ')[0]);
+  // The indices the request sent to this partition: all (one key, or unkeyed), or those naming it.
+  const indices = records?.some((r) => r.partition !== undefined) ? records.flatMap((r, i) => (r.partition === partition ? [i] : [])) : [...(records?.keys() ?? offsets.keys())];
+  const rank = new Map(indices.map((index, position) => [index, position]));
+  let base: number | undefined;
+  for (const [index, offset] of [...offsets].sort((a, b) => a[0] - b[0])) {
+    const position = rank.get(index);
+    if (position === undefined) {
+      report('non-contiguous', `${batch}: record ${index} was not sent to this partition, found at offset ${offset}`);
+      continue;
+    }
+    base ??= offset - position;
+    if (offset !== base + position) report('non-contiguous', `${batch}: record ${index} at offset ${offset}, expected ${base + position}`);
+  }
+}
+
+function pastGaps(offset: number, gaps: Array<{ startOffset: number; endOffset: number }>): number {
+  for (let moved = true; moved;) {
+    moved = false;
+    for (const g of gaps) if (g.startOffset <= offset && offset < g.endOffset) [offset, moved] = [g.endOffset, true];
+  }
+  return offset;
+}
+
+/** [start, end] intervals from each `start` event to the next `end` event (end is Infinity if none came). */
+function windows(nemesis: NemesisEvent[], start: NemesisEvent['fault'], ...ends: Array<NemesisEvent['fault']>): Array<[number, number]> {
+  const found: Array<[number, number]> = [];
+  let from: number | undefined;
+  for (const e of nemesis) {
+    if (e.fault === start) from ??= e.time;
+    else if (ends.includes(e.fault) && from !== undefined) {
+      found.push([from, e.time]);
+      from = undefined;
+    }
+  }
+  if (from !== undefined) found.push([from, Infinity]);
+  return found;
+}
+
+/** Milliseconds between `from` and `to` outside the `down` intervals. */
+function uptime(from: number, to: number, down: Array<[number, number]>): number {
+  let up = to - from;
+  for (const [start, end] of down) up -= Math.max(0, Math.min(to, end) - Math.max(from, start));
+  return up;
+}
+
+interface Observation {
+  op: Operation;
+  key: string | number;
+  value: number;
+}
+
+/**
+ * Real-time order: calls `visit(item, before)` for each item with the largest value among the
+ * `earlier` observations of the same key whose operation completed before the item's was invoked.
+ */
+function forEachAfter<T extends Observation>(items: T[], earlier: Observation[], visit: (item: T, before: { value: number; id: number }) => void): void {
+  const done = [...earlier].sort((a, b) => a.op.completedAt - b.op.completedAt);
+  const best = new Map<string | number, { value: number; id: number }>();
+  let next = 0;
+  for (const item of [...items].sort((a, b) => a.op.invokedAt - b.op.invokedAt)) {
+    for (; next < done.length && done[next]!.op.completedAt < item.op.invokedAt; next++) {
+      const d = done[next]!;
+      if (d.value > (best.get(d.key)?.value ?? -Infinity)) best.set(d.key, { value: d.value, id: d.op.id });
+    }
+    const before = best.get(item.key);
+    if (before) visit(item, before);
+  }
+}

@@ -1,0 +1,85 @@
+// The checker must be able to fail: each anomaly class is planted in an otherwise clean synthetic
+// history and must be reported, alone.
+import { describe, expect, it } from 'vitest';
+import { ANOMALY_CLASSES, check, type AnomalyClass } from '../../jepsen/checker.ts';
+import type { HistoryEvent, OpName, Ops, Outcome, ErrorInfo, NemesisEvent } from '../../jepsen/history.ts';
+
+let nextId = 0;
+function op<K extends OpName>(f: K, args: Ops[K]['args'], invokedAt: number, completedAt: number, outcome: Outcome, result?: Ops[K]['result'], error?: ErrorInfo): HistoryEvent[] {
+  const id = nextId++;
+  return [
+    { type: 'invoke', id, process: 'p', time: invokedAt, f, args },
+    { type: outcome, id, process: 'p', time: completedAt, f, result, error },
+  ];
+}
+const nemesis = (fault: NemesisEvent['fault'], time: number): HistoryEvent => ({ type: 'nemesis', fault, time });
+const produce = (requestId: string, attempt: number, count: number, acks: 'all' | '1' = 'all') => ({ topic: 't', acks, requestId, attempt, records: Array.from({ length: count }, (_, i) => ({ value: `${requestId}:${attempt}:${i}` })) });
+const rec = (offset: number, value: string, partition = 0) => ({ partition, offset, value });
+const fetched = (partition: number, offset: number, records: Array<{ offset: number; value: string }>, nextOffset: number, highWatermark: number, gaps: Array<{ startOffset: number; endOffset: number }> = []) =>
+  ({ records: records.map((r) => ({ partition, ...r })), nextOffset, highWatermark, gaps });
+const assigned = (memberId: string, memberEpoch: number, partitions: number[]) => ({ memberId, memberEpoch, assignment: [{ topic: 't', partitions }] });
+const offsets = (committedOffset: number | null, highWatermark: number) => ({ offsets: [{ topic: 't', partition: 0, committedOffset, highWatermark }] });
+
+/**
+ * A clean history: acknowledged writes (one retried after a timeout, its first attempt landing too),
+ * a 4xx write, a gap after a kill, reads, a group member and committed offsets.
+ */
+function cleanHistory(): HistoryEvent[] {
+  const log = [rec(0, 'r0:0:0'), rec(1, 'r0:0:1'), rec(2, 'r1:1:0'), rec(3, 'r1:0:0')];
+  return [
+    ...op('produce', produce('r0', 0, 2), 1, 2, 'ok', { offsets: [{ partition: 0, offset: 0 }, { partition: 0, offset: 1 }] }),
+    ...op('produce', produce('r1', 0, 1), 3, 4, 'info', undefined, { code: 'CLIENT_TIMEOUT', message: 'timeout' }),
+    ...op('produce', produce('r1', 1, 1), 5, 6, 'ok', { offsets: [{ partition: 0, offset: 2 }] }),
+    ...op('produce', produce('r2', 0, 1), 5, 6, 'fail', undefined, { status: 400, code: 'INVALID_REQUEST', message: 'bad' }),
+    ...op('fetch', { topic: 't', partition: 0, offset: 0 }, 7, 8, 'ok', fetched(0, 0, log, 4, 4)),
+    ...op('join', { group: 'g' }, 7, 8, 'ok', assigned('A', 1, [0])),
+    ...op('poll', { group: 'g', memberId: 'A' }, 8, 9, 'ok', { ...assigned('A', 1, [0]), pollId: 'P1', records: log.map((r) => ({ ...r, topic: 't' })) }),
+    ...op('describe', { group: 'g' }, 9, 10, 'ok', offsets(4, 4)),
+    nemesis('kill', 10),
+    nemesis('restart', 11),
+    ...op('fetch', { topic: 't', partition: 0, offset: 0, final: true }, 20, 21, 'ok', fetched(0, 0, log, 5, 5, [{ startOffset: 4, endOffset: 5 }])),
+    ...op('describe', { group: 'g' }, 21, 22, 'ok', offsets(4, 5)),
+  ];
+}
+
+const options = { gapCauseWindowMs: 60_000, drainedGroups: ['g'] };
+
+const plants: Record<AnomalyClass, { history: HistoryEvent[]; drainedGroups?: string[] }> = {
+  'lost-write': { history: op('produce', produce('r9', 0, 1, '1'), 30, 31, 'ok', { offsets: [{ partition: 0, offset: 7 }] }) },
+  'two-values': { history: op('fetch', { topic: 't', partition: 0, offset: 1 }, 30, 31, 'ok', fetched(0, 1, [{ offset: 1, value: 'something else' }], 2, 5)) },
+  'unexplained-duplicate': { history: op('poll', { group: 'g', memberId: 'A' }, 30, 31, 'ok', { ...assigned('A', 1, [0, 1]), pollId: 'P2', records: [{ ...rec(0, 'r0:0:1', 1), topic: 't' }] }) },
+  'failed-write-visible': { history: op('fetch', { topic: 't', partition: 1, offset: 5 }, 30, 31, 'ok', fetched(1, 5, [{ offset: 5, value: 'r2:0:0' }], 6, 6)) },
+  'non-contiguous': { history: op('fetch', { topic: 't', partition: 3, offset: 0 }, 30, 31, 'ok', fetched(3, 0, [{ offset: 0, value: 'r5:0:0' }, { offset: 2, value: 'r5:0:1' }], 3, 3, [{ startOffset: 1, endOffset: 2 }])) },
+  'hwm-decrease': { history: op('fetch', { topic: 't', partition: 0, offset: 3 }, 30, 31, 'ok', fetched(0, 3, [], 3, 3)) },
+  'stale-read': { history: op('fetch', { topic: 't', partition: 0, offset: 0 }, 2.5, 2.6, 'ok', fetched(0, 0, [{ offset: 0, value: 'r0:0:0' }], 1, 1)) },
+  'silent-skip': { history: op('fetch', { topic: 't', partition: 0, offset: 0 }, 8.5, 8.6, 'ok', fetched(0, 0, [{ offset: 0, value: 'r0:0:0' }, { offset: 2, value: 'r1:1:0' }], 3, 4)) },
+  'unexplained-gap': { history: op('fetch', { topic: 't', partition: 1, offset: 0 }, 90_000, 90_001, 'ok', fetched(1, 0, [], 1, 1, [{ startOffset: 0, endOffset: 1 }])) },
+  'group-skip': { history: [], drainedGroups: ['g', 'g2'] },
+  'double-ownership': { history: op('poll', { group: 'g', memberId: 'B' }, 30, 31, 'ok', { ...assigned('B', 1, [0]), pollId: 'P3', records: [] }) },
+  'commit-backwards': { history: op('describe', { group: 'g' }, 30, 31, 'ok', offsets(3, 5)) },
+  'commit-past-hwm': { history: op('describe', { group: 'g' }, 30, 31, 'ok', offsets(6, 6)) },
+};
+
+describe('checker', () => {
+  it('finds nothing in a clean history, and tells a client retry duplicate apart', () => {
+    const result = check(cleanHistory(), options);
+    expect(result.anomalies).toEqual([]);
+    expect(result.retryDuplicates).toBe(1);
+  });
+
+  it('every anomaly class has a planted case', () => {
+    expect(Object.keys(plants).sort()).toEqual(Object.keys(ANOMALY_CLASSES).sort());
+  });
+
+  it('a 416 for an offset below a high watermark seen before is a decrease', () => {
+    const refused = op('fetch', { topic: 't', partition: 0, offset: 4 }, 30, 31, 'fail', undefined, { status: 416, code: 'OFFSET_OUT_OF_RANGE', message: 'out of range' });
+    expect(check([...cleanHistory(), ...refused], options).anomalies.map((a) => a.class)).toEqual(['hwm-decrease']);
+  });
+
+  it.each(Object.keys(plants) as AnomalyClass[])('detects %s, and only it', (cls) => {
+    const plant = plants[cls];
+    const result = check([...cleanHistory(), ...plant.history].sort((a, b) => a.time - b.time), { ...options, drainedGroups: plant.drainedGroups ?? options.drainedGroups });
+    expect(result.counts[cls], JSON.stringify(result.anomalies)).toBeGreaterThan(0);
+    expect(result.anomalies.filter((a) => a.class !== cls)).toEqual([]);
+  });
+});
