@@ -1,5 +1,6 @@
 // `npm start`: the whole system on this machine. Starts DynamoDB Local and s3rver (unless endpoints
-// are configured), creates the bucket and tables, and serves the real handlers' routes over HTTP.
+// are configured), creates the bucket and tables, serves the real handlers' routes over HTTP, and
+// runs partition maintenance (compaction, retention, collection) a moment after writes.
 // It stops with everything it started on SIGINT, SIGTERM or SIGHUP, or when its parent process ends.
 //   npm start                  data persists in ./.data
 //   npm start -- --in-memory   throwaway run
@@ -18,6 +19,7 @@ import { authModeFromEnv } from '../lambdas/http/auth.ts';
 import { API_KEYS_TABLE, apiKeysTableFromEnv } from '../lib/auth/api-keys.ts';
 import { injectFaults, parseFaults } from './faults.ts';
 import { createLocalApp } from './local-app.ts';
+import { MaintenanceLoop } from './maintenance-loop.ts';
 import { ensureTable, provision } from './provision.ts';
 import { startLocalStack, type LocalStack } from './stack.ts';
 
@@ -44,7 +46,11 @@ try {
   const clockOffsetMs = Number(env.QUEUE_CLOCK_OFFSET_MS ?? 0);
   if (!Number.isFinite(clockOffsetMs)) throw new Error(`QUEUE_CLOCK_OFFSET_MS must be a number of milliseconds, not ${env.QUEUE_CLOCK_OFFSET_MS}`);
   const clock = { now: () => Date.now() + clockOffsetMs };
-  const app = createLocalApp(createServices(storage, clock, clock), port);
+  const services = createServices(storage, clock, clock);
+  // What the maintenance function does in AWS, triggered the same way: by writes (and a sweep).
+  const maintenance = new MaintenanceLoop(services.maintenance);
+  services.producer.onPersisted((topic, partitions) => maintenance.touch(topic, partitions));
+  const app = createLocalApp(services, port);
   const server = serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, (info) => {
     if (stack) console.log(`emulators: dynamodb ${stack.dynamoEndpoint} s3 ${stack.s3Endpoint}`);
     console.log(`queue API listening on http://127.0.0.1:${info.port} (${stack ? (values['in-memory'] ? 'in-memory' : `data in ${values['data-dir']}`) : 'external AWS endpoints'})`);
@@ -59,6 +65,7 @@ try {
     console.log('shutting down...');
     server.close();
     await drainBackground();
+    await maintenance.stop();
     await stack?.stop();
     process.exit(0);
   };

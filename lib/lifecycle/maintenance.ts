@@ -11,7 +11,8 @@ import { Collector, type CollectorOptions } from './collector.ts';
 import { Compactor, type CompactorOptions } from './compactor.ts';
 import { Leases, type Leadership, type LeaseOptions } from './lease.ts';
 import { mapLimit } from './map-limit.ts';
-import { Retention, type RetentionOptions } from './retention.ts';
+import { Retention, expiredPrefix, type RetentionOptions } from './retention.ts';
+import { segmentsAfter } from '../log/segment-index.ts';
 
 export interface MaintenanceOptions {
   lease: Partial<LeaseOptions>;
@@ -45,7 +46,7 @@ export class Maintenance {
   private readonly maxRollsPerPass: number;
   private readonly concurrency: number;
 
-  constructor(private readonly storage: Storage, sequencer: Sequencer, options: Partial<MaintenanceOptions> = {}) {
+  constructor(private readonly storage: Storage, private readonly sequencer: Sequencer, options: Partial<MaintenanceOptions> = {}) {
     this.leases = new Leases(storage, options.lease);
     this.compactor = new Compactor(storage, sequencer, this.leases, options.compactor);
     this.retention = new Retention(storage, this.leases, this.compactor, options.retention);
@@ -80,12 +81,47 @@ export class Maintenance {
     }
   }
 
-  /** Every partition of every topic, then the collector: the low-rate sweep for idle partitions. */
+  /**
+   * The low-rate sweep for idle partitions: every partition that may have work (one read each, no
+   * write for one that has none), then the collector. A failing partition does not stop the others;
+   * the sweep throws at the end if any failed.
+   */
   async sweep(): Promise<PartitionReport[]> {
     const topics = await listTopics(this.storage);
     const work = topics.flatMap((topic) => Array.from({ length: topic.partitions }, (_, partition) => ({ topic, partition })));
-    const reports = await mapLimit(work, this.concurrency, ({ topic, partition }) => this.maintainPartition(topic, partition));
+    const failures: unknown[] = [];
+    const reports = await mapLimit(work, this.concurrency, async ({ topic, partition }) => {
+      try {
+        return (await this.mayHaveWork(topic, partition)) ? await this.maintainPartition(topic, partition) : undefined;
+      } catch (err) {
+        failures.push(err);
+        return undefined;
+      }
+    });
     await this.collector.collect();
-    return reports;
+    if (failures.length > 0) throw new AggregateError(failures, `maintenance failed on ${failures.length} of ${work.length} partitions`);
+    return reports.filter((r): r is PartitionReport => r !== undefined);
+  }
+
+  /**
+   * Whether a pass could change anything: batches not compacted yet, trash, or an oldest segment
+   * that retention (or the log start) removes. Reads only, so an idle partition costs no write.
+   */
+  private async mayHaveWork(topic: Topic, partition: number): Promise<boolean> {
+    const pk = logPartitionKey(topic.topicId, partition);
+    let view;
+    try {
+      view = await this.sequencer.read(pk, { withTail: false });
+    } catch (err) {
+      if (err instanceof PartitionLogMissingError) return false;
+      throw err;
+    }
+    const { state } = view;
+    if (view.highWatermark > Math.max(state.segmentsEnd, state.logStart) || state.trashed > 0) return true;
+    const [oldest] = await segmentsAfter(this.storage, pk, -1, 1);
+    if (!oldest) return false;
+    const retentionBytes = topic.config['retention.bytes'];
+    return expiredPrefix([oldest], state.logStart, { retentionMs: topic.config['retention.ms'], retentionBytes: -1 }, this.retention.options.now()).length > 0
+      || (retentionBytes >= 0 && state.segmentBytes - oldest.size >= retentionBytes);
   }
 }

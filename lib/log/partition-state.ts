@@ -4,6 +4,7 @@
 //   logStart               offsets below are deleted (retention, DeleteRecords); only ever raised
 //   segEnd                 offsets in [logStart, segEnd) are served by segments, not index entries
 //   segs, segBytes         live segments and their bytes (describe reports them)
+//   trash                  expired segment objects and when each may be deleted
 export interface PartitionState {
   leaderEpoch: number;
   leaseHolder?: string;
@@ -12,9 +13,11 @@ export interface PartitionState {
   segmentsEnd: number;
   segmentCount: number;
   segmentBytes: number;
+  /** Expired segment objects waiting for their grace period to end. */
+  trashed: number;
 }
 
-export const INITIAL_STATE: PartitionState = { leaderEpoch: 0, leaseUntil: 0, logStart: 0, segmentsEnd: 0, segmentCount: 0, segmentBytes: 0 };
+export const INITIAL_STATE: PartitionState = { leaderEpoch: 0, leaseUntil: 0, logStart: 0, segmentsEnd: 0, segmentCount: 0, segmentBytes: 0, trashed: 0 };
 
 export function stateFromItem(item: Record<string, unknown> | undefined): PartitionState {
   if (!item) return INITIAL_STATE;
@@ -26,5 +29,6 @@ export function stateFromItem(item: Record<string, unknown> | undefined): Partit
     segmentsEnd: (item.segEnd as number | undefined) ?? 0,
     segmentCount: (item.segs as number | undefined) ?? 0,
     segmentBytes: (item.segBytes as number | undefined) ?? 0,
+    trashed: (item.trash as unknown[] | undefined)?.length ?? 0,
   };
 }

@@ -109,7 +109,7 @@ export class Api {
     throw new Error('fetchAll did not reach the high watermark');
   }
 
-  async describe(topic: string): Promise<{ name: string; partitions: Array<{ partition: number; logStartOffset: number; highWatermark: number }>; config: Record<string, unknown> }> {
+  async describe(topic: string): Promise<{ name: string; partitions: Array<{ partition: number; logStartOffset: number; highWatermark: number; segments: number; bytes: number }>; config: Record<string, unknown> }> {
     const res = await this.call('GET', `/v1/topics/${topic}`);
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     return res.body;
