@@ -4,9 +4,15 @@
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 
-export type FunctionRole = 'produce' | 'fetch' | 'admin' | 'groups';
+/** The functions behind Function URLs, one per route group. */
+export type HttpRole = 'produce' | 'fetch' | 'admin' | 'groups';
 
-export const FUNCTION_ROLES: readonly FunctionRole[] = ['produce', 'fetch', 'admin', 'groups'];
+export const HTTP_ROLES: readonly HttpRole[] = ['produce', 'fetch', 'admin', 'groups'];
+
+/** Every deployed function: the HTTP ones and maintenance (invoked by the log table's stream and a schedule). */
+export type FunctionRole = HttpRole | 'maintenance';
+
+export const FUNCTION_ROLES: readonly FunctionRole[] = [...HTTP_ROLES, 'maintenance'];
 
 /** Absolute path of each role's Lambda entry module. */
 export function handlerEntry(role: FunctionRole): string {

@@ -1,7 +1,7 @@
 // The ready-to-deploy stack: the ServerlessQueue construct plus outputs for clients and the key CLI.
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import { FUNCTION_ROLES } from './bundling.ts';
+import { HTTP_ROLES } from './bundling.ts';
 import { pascalCase, ServerlessQueue, type ServerlessQueueProps } from './serverless-queue.ts';
 
 export interface QueueStackProps extends StackProps {
@@ -15,7 +15,7 @@ export class QueueStack extends Stack {
     super(scope, id, props);
     const queue = (this.queue = new ServerlessQueue(this, 'Queue', props.queue));
     const output = (id: string, value: string, description: string) => new CfnOutput(this, id, { value, description });
-    for (const role of FUNCTION_ROLES) {
+    for (const role of HTTP_ROLES) {
       output(`${pascalCase(role)}Url`, queue.urls[role].url, `HTTPS endpoint of the ${role} function (${queue.authMode === 'iam' ? 'SigV4-signed requests, service "lambda"' : 'API key required'})`);
     }
     output('AuthMode', queue.authMode, 'How callers authenticate: iam (SigV4) or api-key');

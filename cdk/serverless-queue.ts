@@ -1,9 +1,13 @@
-// The queue as a reusable construct: segment bucket, tables, one function per role with its
-// Function URL, and the least IAM permissions each role's code paths need. Nothing here costs money
-// while idle except stored bytes (and alarms, which are therefore opt-in).
+// The queue as a reusable construct: segment bucket, tables, one function per route group with its
+// Function URL, the maintenance function woken by the log table's stream and an hourly schedule, and
+// the least IAM permissions each role's code paths need. Nothing here costs money while idle except
+// stored bytes and the hourly maintenance sweep, about $0.006 a month plus $0.0023 per partition
+// (docs/deploy.md, "Cost at idle"); alarms cost money while idle and are therefore opt-in.
 import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -13,9 +17,9 @@ import { Construct } from 'constructs';
 import { GROUPS_TABLE, LOG_TABLE, TOPICS_TABLE, type TableSchema } from '../lib/aws/schema.ts';
 import { API_KEYS_TABLE } from '../lib/auth/api-keys.ts';
 import type { AuthMode } from '../lambdas/http/auth.ts';
-import { FUNCTION_ROLES, HANDLER_BUNDLE, handlerEntry, PROJECT_ROOT, type FunctionRole } from './bundling.ts';
+import { HANDLER_BUNDLE, handlerEntry, HTTP_ROLES, PROJECT_ROOT, type FunctionRole, type HttpRole } from './bundling.ts';
 
-export type { AuthMode, FunctionRole };
+export type { AuthMode, FunctionRole, HttpRole };
 
 export interface ServerlessQueueProps {
   /** Prefix of the table and function names; distinct prefixes let several queues share an account. @default 'queue' */
@@ -27,7 +31,10 @@ export interface ServerlessQueueProps {
    * data (delete it by hand); DESTROY deletes it, emptying the bucket first. @default RemovalPolicy.RETAIN
    */
   readonly removalPolicy?: RemovalPolicy;
-  /** Memory (MB, which also sets CPU share) per function. @default produce 1024, fetch 1024, admin 512, groups 512 */
+  /**
+   * Memory (MB, which also sets CPU share) per function. Maintenance holds up to four segments being
+   * rolled at once: raise it with segment.bytes. @default produce 1024, fetch 1024, admin 512, groups 512, maintenance 1024
+   */
   readonly memorySizes?: Readonly<Partial<Record<FunctionRole, number>>>;
   /**
    * 'iam': Function URLs with AWS_IAM auth, callers sign with SigV4. 'api-key': public Function URLs
@@ -38,11 +45,17 @@ export interface ServerlessQueueProps {
   readonly alarms?: boolean;
 }
 
-const DEFAULT_MEMORY_MB: Record<FunctionRole, number> = { produce: 1024, fetch: 1024, admin: 512, groups: 512 };
+const DEFAULT_MEMORY_MB: Record<FunctionRole, number> = { produce: 1024, fetch: 1024, admin: 512, groups: 512, maintenance: 1024 };
 
 // Long enough for the longest request each role serves: acks=all waits out the 15 s gap timeout plus
 // 10 s, fetch and poll long-poll up to 20 s.
-const FUNCTION_TIMEOUT = Duration.seconds(30);
+const HTTP_TIMEOUT = Duration.seconds(30);
+// A pass renews its partition's lease (60 s) between segment rolls and rolls a bounded number; a
+// sweep that runs out of time leaves the rest to the next trigger (leases of a killed run expire).
+const MAINTENANCE_TIMEOUT = Duration.minutes(5);
+// Idle partitions get no stream events: this is how late their retention (and their last segment
+// roll) may happen, and what the idle cost is proportional to.
+const SWEEP_RATE = Duration.hours(1);
 
 export type DataTable = 'topics' | 'log' | 'groups';
 
@@ -52,9 +65,10 @@ export const TABLE_ACTIONS: Record<FunctionRole, Partial<Record<DataTable, strin
   produce: { topics: ['GetItem'], log: ['GetItem', 'Query', 'PutItem', 'UpdateItem'] },
   // Fetcher: topic lookup; Sequencer.readResolved, which tombstones expired holes and advances hwm.
   fetch: { topics: ['GetItem'], log: ['GetItem', 'Query', 'PutItem', 'UpdateItem'] },
-  // topic-store: create/describe/list/delete/add partitions; new topics' heads via BatchWriteItem,
-  // added partitions' heads via conditional PutItem (never overwriting a live head), deleted
-  // topics' heads retired via UpdateItem.
+  // topic-store: create/describe/list/delete/add partitions/alter config; new topics' heads via
+  // BatchWriteItem, added partitions' heads via conditional PutItem (never overwriting a live head),
+  // deleted topics recorded for the collector (PutItem) and their heads retired (UpdateItem);
+  // describe queries the uncompacted entries; DeleteRecords raises the log start (UpdateItem).
   admin: { topics: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Scan'], log: ['GetItem', 'Query', 'PutItem', 'UpdateItem', 'BatchWriteItem'] },
   // GroupStore: conditional Puts and TransactWriteItems (Put, Delete, ConditionCheck), offsets by
   // Query, group list by Scan; polls read the log through the Fetcher's path.
@@ -63,13 +77,33 @@ export const TABLE_ACTIONS: Record<FunctionRole, Partial<Record<DataTable, strin
     topics: ['GetItem'],
     log: ['GetItem', 'Query', 'PutItem', 'UpdateItem'],
   },
+  // lib/lifecycle: leases and partition state by UpdateItem and GetItem; compaction reads entries
+  // through the Sequencer (Query, and its tombstones and hwm advances), commits and drops them in
+  // transactions fenced by the lease (PutItem, DeleteItem, ConditionCheckItem), counts releases of
+  // shared intake objects (UpdateItem); the collector queries its records and deletes them
+  // (DeleteItem) and a deleted topic's items (BatchWriteItem); the sweep lists topics (Scan), the
+  // collector checks a deleted topic's name (GetItem).
+  maintenance: {
+    topics: ['GetItem', 'Scan'],
+    log: ['GetItem', 'Query', 'PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem', 'ConditionCheckItem'],
+  },
 };
 
-/** Segment object actions per role: the producer writes segments, readers range-GET them. */
-export const SEGMENT_ACTIONS: Record<FunctionRole, string[]> = { produce: ['s3:PutObject'], fetch: ['s3:GetObject'], admin: [], groups: ['s3:GetObject'] };
+/** Object key prefixes: intake objects (Producer.prepare) and log segments (Compactor.write). */
+export type ObjectPrefix = 'segments' | 'logs';
 
-/** Every segment object key starts with this (Producer.prepare). */
-const SEGMENT_KEY_PATTERN = 'segments/*';
+/**
+ * S3 actions per role and key prefix; s3:ListBucket means listing under the prefix. The producer
+ * writes intake objects, readers range-GET both kinds, maintenance copies intake objects into
+ * segments and deletes what nothing references any more (the collector lists a deleted topic's).
+ */
+export const OBJECT_ACTIONS: Record<FunctionRole, Partial<Record<ObjectPrefix, string[]>>> = {
+  produce: { segments: ['s3:PutObject'] },
+  fetch: { segments: ['s3:GetObject'], logs: ['s3:GetObject'] },
+  admin: {},
+  groups: { segments: ['s3:GetObject'], logs: ['s3:GetObject'] },
+  maintenance: { segments: ['s3:GetObject', 's3:DeleteObject', 's3:ListBucket'], logs: ['s3:PutObject', 's3:DeleteObject', 's3:ListBucket'] },
+};
 
 export class ServerlessQueue extends Construct {
   readonly authMode: AuthMode;
@@ -78,7 +112,9 @@ export class ServerlessQueue extends Construct {
   /** Only in 'api-key' auth mode. */
   readonly apiKeysTable?: dynamodb.Table;
   readonly functions: Readonly<Record<FunctionRole, nodejs.NodejsFunction>>;
-  readonly urls: Readonly<Record<FunctionRole, lambda.FunctionUrl>>;
+  readonly urls: Readonly<Record<HttpRole, lambda.FunctionUrl>>;
+  /** Invokes the maintenance function's sweep every hour. */
+  readonly maintenanceSchedule: events.Rule;
   /** Empty unless `alarms` is set; add actions (e.g. an SNS topic) to them as needed. */
   readonly alarms: readonly cloudwatch.Alarm[];
 
@@ -104,7 +140,7 @@ export class ServerlessQueue extends Construct {
       reason: 'Server access logs need a second bucket and bill per request; object-level auditing, when wanted, is CloudTrail data events, an account-level choice.',
     });
 
-    const table = (name: string, schema: TableSchema) => new dynamodb.Table(this, `${pascalCase(name)}Table`, {
+    const table = (name: string, schema: TableSchema, stream?: dynamodb.StreamViewType) => new dynamodb.Table(this, `${pascalCase(name)}Table`, {
       tableName: `${prefix}-${name}`,
       partitionKey: attribute(schema.partitionKey),
       sortKey: schema.sortKey && attribute(schema.sortKey),
@@ -112,24 +148,31 @@ export class ServerlessQueue extends Construct {
       // On-demand: no capacity is billed while idle. Encryption at rest uses the AWS-owned key (free).
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      stream,
       removalPolicy,
     });
-    this.tables = { topics: table('topics', TOPICS_TABLE), log: table('log', LOG_TABLE), groups: table('groups', GROUPS_TABLE) };
+    this.tables = {
+      topics: table('topics', TOPICS_TABLE),
+      // The stream wakes maintenance after activity; the keys say which partition (KEYS_ONLY).
+      log: table('log', LOG_TABLE, dynamodb.StreamViewType.KEYS_ONLY),
+      groups: table('groups', GROUPS_TABLE),
+    };
     if (this.authMode === 'api-key') this.apiKeysTable = table('api-keys', API_KEYS_TABLE);
 
-    const environment: Record<string, string> = {
+    const dataEnvironment: Record<string, string> = {
       QUEUE_BUCKET: this.bucket.bucketName,
       QUEUE_TOPICS_TABLE: this.tables.topics.tableName,
       QUEUE_LOG_TABLE: this.tables.log.tableName,
       QUEUE_GROUPS_TABLE: this.tables.groups.tableName,
+    };
+    const httpEnvironment: Record<string, string> = {
+      ...dataEnvironment,
       QUEUE_AUTH_MODE: this.authMode,
       ...(this.apiKeysTable ? { QUEUE_API_KEYS_TABLE: this.apiKeysTable.tableName } : {}),
     };
 
-    const functions = {} as Record<FunctionRole, nodejs.NodejsFunction>;
-    const urls = {} as Record<FunctionRole, lambda.FunctionUrl>;
     const alarms: cloudwatch.Alarm[] = [];
-    for (const role of FUNCTION_ROLES) {
+    const roleFunction = (role: FunctionRole, environment: Record<string, string>, timeout: Duration) => {
       const logGroup = new logs.LogGroup(this, `${pascalCase(role)}Logs`, { retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH, removalPolicy });
       // An own role instead of AWSLambdaBasicExecutionRole, whose log permissions cover every group.
       const executionRole = new iam.Role(this, `${pascalCase(role)}Role`, { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
@@ -143,7 +186,7 @@ export class ServerlessQueue extends Construct {
         runtime: lambda.Runtime.NODEJS_22_X,
         architecture: lambda.Architecture.ARM_64,
         memorySize: props.memorySizes?.[role] ?? DEFAULT_MEMORY_MB[role],
-        timeout: FUNCTION_TIMEOUT,
+        timeout,
         role: executionRole,
         logGroup,
         environment,
@@ -163,15 +206,48 @@ export class ServerlessQueue extends Construct {
         id: 'AwsSolutions-L1',
         reason: 'nodejs22.x is pinned on purpose: the bundles target node22, the runtime LocalStack and the project test against; upgrade deliberately.',
       });
+      if (props.alarms) alarms.push(...this.functionAlarms(role, fn));
+      return fn;
+    };
+
+    const functions = {} as Record<FunctionRole, nodejs.NodejsFunction>;
+    const urls = {} as Record<HttpRole, lambda.FunctionUrl>;
+    for (const role of HTTP_ROLES) {
+      const fn = (functions[role] = roleFunction(role, httpEnvironment, HTTP_TIMEOUT));
+      // Handlers look up the presented key's id and nothing else.
+      this.apiKeysTable?.grant(fn, 'dynamodb:GetItem');
       urls[role] = fn.addFunctionUrl({
         // NONE only in api-key mode, where every handler refuses requests without a valid key.
         authType: this.authMode === 'api-key' ? lambda.FunctionUrlAuthType.NONE : lambda.FunctionUrlAuthType.AWS_IAM,
         // produce answers acks=0 before persisting, which needs a streamed response.
         invokeMode: role === 'produce' ? lambda.InvokeMode.RESPONSE_STREAM : lambda.InvokeMode.BUFFERED,
       });
-      if (props.alarms) alarms.push(...this.functionAlarms(role, fn));
-      functions[role] = fn;
     }
+
+    const maintenance = (functions.maintenance = roleFunction('maintenance', dataEnvironment, MAINTENANCE_TIMEOUT));
+    // Granted by hand: the event source construct would allow ListStreams on every stream ("*").
+    this.tables.log.grantStream(maintenance, 'dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator', 'dynamodb:ListStreams');
+    maintenance.addEventSourceMapping('LogStream', {
+      eventSourceArn: this.tables.log.tableStreamArn!,
+      startingPosition: lambda.StartingPosition.TRIM_HORIZON,
+      // New items only: index entries, segments, records of deleted topics and orphan uploads. The
+      // head update of every produce is a MODIFY, and maintenance's own deletions are REMOVEs.
+      filters: [lambda.FilterCriteria.filter({ eventName: lambda.FilterRule.isEqual('INSERT') })],
+      // At most one invocation per shard and minute of activity, however many produces.
+      batchSize: 1000,
+      maxBatchingWindow: Duration.seconds(60),
+      // A failed partition is reported by its records (lambdas/maintenance.ts); a batch that keeps
+      // failing is split, then given up on: the hourly sweep maintains every partition anyway.
+      reportBatchItemFailures: true,
+      bisectBatchOnError: true,
+      retryAttempts: 3,
+    });
+    this.maintenanceSchedule = new events.Rule(this, 'MaintenanceSchedule', {
+      description: 'Sweeps every partition (retention of idle ones) and collects garbage',
+      schedule: events.Schedule.rate(SWEEP_RATE),
+      targets: [new targets.LambdaFunction(maintenance)],
+    });
+
     this.functions = functions;
     this.urls = urls;
     this.alarms = alarms;
@@ -181,7 +257,7 @@ export class ServerlessQueue extends Construct {
    * Lets `grantee` call the Function URLs of `roles` with SigV4 ('iam' auth mode): both
    * lambda:InvokeFunctionUrl and lambda:InvokeFunction, each limited to Function URL calls.
    */
-  grantInvokeUrls(grantee: iam.IGrantable, roles: readonly FunctionRole[] = FUNCTION_ROLES): void {
+  grantInvokeUrls(grantee: iam.IGrantable, roles: readonly HttpRole[] = HTTP_ROLES): void {
     for (const role of roles) this.urls[role].grantInvokeUrl(grantee);
   }
 
@@ -189,16 +265,19 @@ export class ServerlessQueue extends Construct {
     for (const [name, actions] of Object.entries(TABLE_ACTIONS[role]) as Array<[DataTable, string[]]>) {
       this.tables[name].grant(fn, ...actions.map((a) => `dynamodb:${a}`));
     }
-    // Handlers look up the presented key's id and nothing else.
-    this.apiKeysTable?.grant(fn, 'dynamodb:GetItem');
-    if (SEGMENT_ACTIONS[role].length > 0) {
-      iam.Grant.addToPrincipal({ grantee: fn, actions: SEGMENT_ACTIONS[role], resourceArns: [this.bucket.arnForObjects(SEGMENT_KEY_PATTERN)] });
-      const bucketLogicalId: string = Stack.of(this).resolve((this.bucket.node.defaultChild as s3.CfnBucket).logicalId);
+    const bucketLogicalId: string = Stack.of(this).resolve((this.bucket.node.defaultChild as s3.CfnBucket).logicalId);
+    const listed: string[] = [];
+    for (const [prefix, actions] of Object.entries(OBJECT_ACTIONS[role]) as Array<[ObjectPrefix, string[]]>) {
+      const pattern = `${prefix}/*`;
+      if (actions.includes('s3:ListBucket')) listed.push(pattern);
+      iam.Grant.addToPrincipal({ grantee: fn, actions: actions.filter((a) => a !== 's3:ListBucket'), resourceArns: [this.bucket.arnForObjects(pattern)] });
       Validations.of(fn.role!).acknowledge({
-        id: `AwsSolutions-IAM5[Resource::<${bucketLogicalId}.Arn>/${SEGMENT_KEY_PATTERN}]`,
-        reason: 'Segment objects have random keys under segments/: the grant is that prefix, with explicit actions only.',
+        id: `AwsSolutions-IAM5[Resource::<${bucketLogicalId}.Arn>/${pattern}]`,
+        reason: `Objects have random keys under ${prefix}/: the grant is that prefix, with explicit actions only.`,
       });
     }
+    // Listing is granted on the bucket, so the prefixes are a condition.
+    if (listed.length > 0) fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.bucket.bucketArn], conditions: { StringLike: { 's3:prefix': listed } } }));
   }
 
   private functionAlarms(role: FunctionRole, fn: lambda.Function): cloudwatch.Alarm[] {

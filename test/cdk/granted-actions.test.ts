@@ -2,13 +2,19 @@
 // routes run in-process on recording clients against the local stack; a call the role may not make
 // would fail in AWS with AccessDenied, which no emulator reproduces.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { SEGMENT_ACTIONS, TABLE_ACTIONS, type DataTable } from '../../cdk/serverless-queue.ts';
-import type { FunctionRole } from '../../cdk/bundling.ts';
+import { OBJECT_ACTIONS, TABLE_ACTIONS, type DataTable } from '../../cdk/serverless-queue.ts';
+import type { FunctionRole, HttpRole } from '../../cdk/bundling.ts';
 import { createApp } from '../../lambdas/http/app.ts';
 import { drainBackground } from '../../lambdas/http/background.ts';
 import { createServices } from '../../lambdas/http/services.ts';
+import { maintenanceHandler } from '../../lambdas/maintenance.ts';
 import type { QueueConfig } from '../../lib/config.ts';
+import { Maintenance } from '../../lib/lifecycle/maintenance.ts';
+import { logPartitionKey } from '../../lib/log/keys.ts';
+import { Sequencer } from '../../lib/log/sequencer.ts';
 import { createStorage, type Storage } from '../../lib/storage.ts';
+import { getTopic } from '../../lib/topics/topic-store.ts';
+import { logStreamEvent, scheduledEvent } from '../support/lambda-runtime.ts';
 import { testConfig, testStorage } from '../support/stack.ts';
 
 type Command = { constructor: { name: string }; input: Record<string, unknown> };
@@ -19,7 +25,15 @@ const DYNAMO_ACTION: Record<string, string> = {
 };
 const TRANSACT_ACTION: Record<string, string> = { Put: 'PutItem', Update: 'UpdateItem', Delete: 'DeleteItem', ConditionCheck: 'ConditionCheckItem' };
 
-/** The IAM actions a command needs, as "table:Action" or "s3:Action". */
+/** The IAM action of each S3 command, and the object keys (or listed prefix) it applies to. */
+const S3_ACTION: Record<string, [string, (input: Record<string, unknown>) => string[]]> = {
+  GetObjectCommand: ['s3:GetObject', (input) => [input.Key as string]],
+  PutObjectCommand: ['s3:PutObject', (input) => [input.Key as string]],
+  DeleteObjectsCommand: ['s3:DeleteObject', (input) => (input.Delete as { Objects: Array<{ Key: string }> }).Objects.map((o) => o.Key)],
+  ListObjectsV2Command: ['s3:ListBucket', (input) => [input.Prefix as string]],
+};
+
+/** The IAM actions a command needs, as "table:Action" or "<key prefix>:s3:Action". */
 function actionsOf(command: Command, tableOf: (name: string) => string): string[] {
   const { name } = command.constructor;
   const input = command.input;
@@ -31,7 +45,8 @@ function actionsOf(command: Command, tableOf: (name: string) => string): string[
   }
   if (name === 'BatchWriteCommand') return Object.keys(input.RequestItems as object).map((t) => `${tableOf(t)}:BatchWriteItem`);
   if (DYNAMO_ACTION[name]) return [`${tableOf(input.TableName as string)}:${DYNAMO_ACTION[name]}`];
-  return [`s3:${name.replace(/Command$/, '')}`];
+  const [action, keys] = S3_ACTION[name] ?? [`s3:${name.replace(/Command$/, '')}`, () => ['']];
+  return keys(input).map((key) => `${key.split('/')[0]}:${action}`);
 }
 
 function recordingStorage(config: QueueConfig, performed: Set<string>): Storage {
@@ -50,7 +65,8 @@ function recordingStorage(config: QueueConfig, performed: Set<string>): Storage 
 
 function granted(role: FunctionRole): Set<string> {
   const tableActions = Object.entries(TABLE_ACTIONS[role]).flatMap(([table, actions]) => actions!.map((a) => `${table}:${a}`));
-  return new Set([...tableActions, ...SEGMENT_ACTIONS[role]]);
+  const objectActions = Object.entries(OBJECT_ACTIONS[role]).flatMap(([prefix, actions]) => actions!.map((a) => `${prefix}:${a}`));
+  return new Set([...tableActions, ...objectActions]);
 }
 
 let config: QueueConfig;
@@ -60,7 +76,7 @@ beforeAll(async () => {
   await testStorage(config);
 });
 
-async function performedBy(role: FunctionRole, scenario: (call: (method: string, path: string, body?: unknown) => Promise<{ status: number; body: any }>) => Promise<void>): Promise<Set<string>> {
+async function performedBy(role: HttpRole, scenario: (call: (method: string, path: string, body?: unknown) => Promise<{ status: number; body: any }>) => Promise<void>): Promise<Set<string>> {
   const performed = new Set<string>();
   const app = createApp(createServices(recordingStorage(config, performed)), [role], undefined);
   await scenario(async (method, path, body) => {
@@ -73,10 +89,20 @@ async function performedBy(role: FunctionRole, scenario: (call: (method: string,
   return performed;
 }
 
+/** The maintenance function's handler on recording clients. */
+function recordingMaintenance(performed: Set<string>) {
+  const storage = recordingStorage(config, performed);
+  // No grace periods: trashed segments and the deleted topic go in the same sweep.
+  return maintenanceHandler(storage, new Maintenance(storage, new Sequencer(storage), { retention: { deleteGraceMs: 0 }, collector: { graceMs: 0 } }));
+}
+
+const union = (...sets: Array<Set<string>>) => new Set(sets.flatMap((set) => [...set]));
+
 describe('granted actions cover what each function does', () => {
-  it('admin, produce, fetch and groups', async () => {
+  it('admin, produce, fetch, groups and maintenance', async () => {
     const admin = await performedBy('admin', async (call) => {
-      await call('POST', '/v1/topics', { name: 'iam', partitions: 2 });
+      // Batches are due for a segment as soon as they are committed.
+      await call('POST', '/v1/topics', { name: 'iam', partitions: 2, config: { 'segment.ms': 1 } });
       await call('POST', '/v1/topics', { name: 'doomed', partitions: 1 });
       await call('GET', '/v1/topics');
       await call('GET', '/v1/topics/iam');
@@ -104,7 +130,41 @@ describe('granted actions cover what each function does', () => {
       await call('POST', '/v1/groups/iam-group/offsets/reset', { topic: 'iam', to: 'earliest' });
       await call('DELETE', '/v1/groups/iam-group');
     });
-    for (const [role, performed] of Object.entries({ admin, produce, fetch, groups }) as Array<[FunctionRole, Set<string>]>) {
+
+    // After activity: maintenance rolls every partition's batches into segments.
+    const maintenance = new Set<string>();
+    const { topicId } = await getTopic(createStorage(config), 'iam');
+    const activity = logStreamEvent([0, 1, 2].map((partition) => ({ p: logPartitionKey(topicId, partition), o: 0 })));
+    expect(await recordingMaintenance(maintenance)(activity)).toEqual({ batchItemFailures: [] });
+    // Readers now read segments, by offset and by timestamp.
+    const fetchSegments = await performedBy('fetch', async (call) => {
+      await call('GET', '/v1/topics/iam/partitions/0/records?offset=0');
+      await call('GET', '/v1/topics/iam/partitions/0/offsets?timestamp=0');
+    });
+    const pollSegments = await performedBy('groups', async (call) => {
+      const { body: member } = await call('POST', '/v1/groups/iam-late/members', { topics: ['iam'], autoOffsetReset: 'earliest' });
+      await call('POST', `/v1/groups/iam-late/members/${member.memberId}/poll`, {});
+    });
+    // Retention removes the segments at the next sweep, and admin moves the log start.
+    const adminLater = await performedBy('admin', async (call) => {
+      await call('PATCH', '/v1/topics/iam/config', { config: { 'retention.ms': 1 } });
+      await call('POST', '/v1/topics/iam/delete-records', { partitions: [{ partition: 1, offset: 1 }] });
+      await call('GET', '/v1/topics/iam');
+    });
+    await recordingMaintenance(maintenance)(scheduledEvent());
+    // The scenario did roll, expire, release intake objects, and collect the deleted topic.
+    for (const action of ['logs:s3:PutObject', 'logs:s3:DeleteObject', 'segments:s3:DeleteObject', 'segments:s3:ListBucket', 'logs:s3:ListBucket', 'log:ConditionCheckItem', 'log:BatchWriteItem']) {
+      expect(maintenance, action).toContain(action);
+    }
+
+    const performedByRole: Record<FunctionRole, Set<string>> = {
+      admin: union(admin, adminLater),
+      produce,
+      fetch: union(fetch, fetchSegments),
+      groups: union(groups, pollSegments),
+      maintenance,
+    };
+    for (const [role, performed] of Object.entries(performedByRole) as Array<[FunctionRole, Set<string>]>) {
       expect(performed.size, role).toBeGreaterThan(0);
       expect([...performed].filter((action) => !granted(role).has(action)), `${role} performs actions its role is not granted`).toEqual([]);
     }

@@ -11,7 +11,7 @@ import cdkNag from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GROUPS_TABLE, LOG_TABLE, TOPICS_TABLE, type TableSchema } from '../../lib/aws/schema.ts';
 import { API_KEYS_TABLE } from '../../lib/auth/api-keys.ts';
-import { FUNCTION_ROLES, type FunctionRole } from '../../cdk/bundling.ts';
+import { FUNCTION_ROLES, HTTP_ROLES, type FunctionRole } from '../../cdk/bundling.ts';
 import { QueueStack } from '../../cdk/queue-stack.ts';
 import type { ServerlessQueueProps } from '../../cdk/serverless-queue.ts';
 
@@ -40,18 +40,21 @@ afterAll(() => {
 });
 
 type TableName = 'topics' | 'log' | 'groups' | 'apiKeys';
+/** What a grant applies to: a table, the log table's stream, the bucket itself, or objects under a prefix. */
+type Granted = TableName | 'logStream' | 'bucket' | 'segments/*' | 'logs/*';
 
 /** The least privilege each role needs, stated independently of the construct's own table. */
-const EXPECTED_ACCESS: Record<FunctionRole, Partial<Record<TableName | 'segments', string[]>>> = {
+const EXPECTED_ACCESS: Record<FunctionRole, Partial<Record<Granted, string[]>>> = {
   produce: {
     topics: ['dynamodb:GetItem'],
     log: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
-    segments: ['s3:PutObject'],
+    'segments/*': ['s3:PutObject'],
   },
   fetch: {
     topics: ['dynamodb:GetItem'],
     log: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
-    segments: ['s3:GetObject'],
+    'segments/*': ['s3:GetObject'],
+    'logs/*': ['s3:GetObject'],
   },
   admin: {
     topics: ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Scan', 'dynamodb:UpdateItem'],
@@ -61,7 +64,16 @@ const EXPECTED_ACCESS: Record<FunctionRole, Partial<Record<TableName | 'segments
     groups: ['dynamodb:ConditionCheckItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:Scan'],
     topics: ['dynamodb:GetItem'],
     log: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
-    segments: ['s3:GetObject'],
+    'segments/*': ['s3:GetObject'],
+    'logs/*': ['s3:GetObject'],
+  },
+  maintenance: {
+    topics: ['dynamodb:GetItem', 'dynamodb:Scan'],
+    log: ['dynamodb:BatchWriteItem', 'dynamodb:ConditionCheckItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
+    logStream: ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator', 'dynamodb:ListStreams'],
+    bucket: ['s3:ListBucket'],
+    'segments/*': ['s3:DeleteObject', 's3:GetObject'],
+    'logs/*': ['s3:DeleteObject', 's3:PutObject'],
   },
 };
 
@@ -90,7 +102,7 @@ function nagFindings(s: Synthesised) {
   return report.violations.map((v) => `${v.severity} ${v.ruleName} at ${v.violatingResources.map((r) => r.constructPath).join(', ')}`);
 }
 
-function expectTable(s: Synthesised, name: string, schema: TableSchema, deletionPolicy: string): void {
+function expectTable(s: Synthesised, name: string, schema: TableSchema, deletionPolicy: string, streamViewType?: string): void {
   const keys = [schema.partitionKey, ...(schema.sortKey ? [schema.sortKey] : [])];
   s.template.hasResource('AWS::DynamoDB::Table', {
     DeletionPolicy: deletionPolicy,
@@ -104,6 +116,7 @@ function expectTable(s: Synthesised, name: string, schema: TableSchema, deletion
       // DynamoDB always encrypts at rest; no SSESpecification means the AWS-owned key, which is free.
       SSESpecification: Match.absent(),
       TimeToLiveSpecification: schema.ttlAttribute ? { AttributeName: schema.ttlAttribute, Enabled: true } : Match.absent(),
+      StreamSpecification: streamViewType ? { StreamViewType: streamViewType } : Match.absent(),
     },
   });
 }
@@ -139,25 +152,26 @@ describe('QueueStack with defaults (IAM auth)', () => {
     });
   });
 
-  it('creates the tables from lib/aws/schema.ts: on-demand, PITR, TTL where items expire, retained', () => {
+  it('creates the tables from lib/aws/schema.ts: on-demand, PITR, TTL where items expire, retained; the log streams its keys', () => {
     s.template.resourceCountIs('AWS::DynamoDB::Table', 3);
     expectTable(s, 'queue-topics', TOPICS_TABLE, 'Retain');
-    expectTable(s, 'queue-log', LOG_TABLE, 'Retain');
+    expectTable(s, 'queue-log', LOG_TABLE, 'Retain', 'KEYS_ONLY');
     expectTable(s, 'queue-groups', GROUPS_TABLE, 'Retain');
   });
 
   it('runs one arm64 nodejs22.x function per role, wired to the bucket and tables', () => {
-    s.template.resourceCountIs('AWS::Lambda::Function', 4);
-    const memory: Record<FunctionRole, number> = { produce: 1024, fetch: 1024, admin: 512, groups: 512 };
+    s.template.resourceCountIs('AWS::Lambda::Function', 5);
+    const memory: Record<FunctionRole, number> = { produce: 1024, fetch: 1024, admin: 512, groups: 512, maintenance: 1024 };
     const { queue } = s.stack;
     for (const role of FUNCTION_ROLES) {
+      const http = role !== 'maintenance';
       s.template.hasResourceProperties('AWS::Lambda::Function', {
         FunctionName: `queue-${role}`,
         Runtime: 'nodejs22.x',
         Architectures: ['arm64'],
         Handler: 'index.handler',
         MemorySize: memory[role],
-        Timeout: 30,
+        Timeout: http ? 30 : 300,
         LoggingConfig: { LogGroup: { Ref: s.id(queue.functions[role].logGroup) } },
         Environment: {
           Variables: {
@@ -165,7 +179,8 @@ describe('QueueStack with defaults (IAM auth)', () => {
             QUEUE_TOPICS_TABLE: { Ref: s.id(queue.tables.topics) },
             QUEUE_LOG_TABLE: { Ref: s.id(queue.tables.log) },
             QUEUE_GROUPS_TABLE: { Ref: s.id(queue.tables.groups) },
-            QUEUE_AUTH_MODE: 'iam',
+            // Maintenance serves no requests, so it has no auth mode.
+            QUEUE_AUTH_MODE: http ? 'iam' : Match.absent(),
             QUEUE_API_KEYS_TABLE: Match.absent(),
           },
         },
@@ -187,36 +202,75 @@ describe('QueueStack with defaults (IAM auth)', () => {
     }
   });
 
-  it('serves every role on an AWS_IAM Function URL; produce streams its responses', () => {
+  it('serves every HTTP role on an AWS_IAM Function URL; produce streams its responses', () => {
     s.template.resourceCountIs('AWS::Lambda::Url', 4);
-    for (const role of FUNCTION_ROLES) {
+    for (const role of HTTP_ROLES) {
       s.template.hasResourceProperties('AWS::Lambda::Url', {
         TargetFunctionArn: { 'Fn::GetAtt': [s.id(s.stack.queue.functions[role]), 'Arn'] },
         AuthType: 'AWS_IAM',
         InvokeMode: role === 'produce' ? 'RESPONSE_STREAM' : 'BUFFERED',
       });
     }
-    // Nothing grants invocation to the world.
-    s.template.resourceCountIs('AWS::Lambda::Permission', 0);
+    // Nothing grants invocation to the world: the one permission lets the schedule invoke maintenance.
+    s.template.resourceCountIs('AWS::Lambda::Permission', 1);
+    s.template.hasResourceProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunction',
+      FunctionName: { 'Fn::GetAtt': [s.id(s.stack.queue.functions.maintenance), 'Arn'] },
+      Principal: 'events.amazonaws.com',
+      SourceArn: { 'Fn::GetAtt': [s.id(s.stack.queue.maintenanceSchedule), 'Arn'] },
+    });
+  });
+
+  it('wakes maintenance with new items of the log table, batched for a minute, and sweeps hourly', () => {
+    const maintenance = s.id(s.stack.queue.functions.maintenance);
+    s.template.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
+    s.template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: maintenance },
+      EventSourceArn: { 'Fn::GetAtt': [s.id(s.stack.queue.tables.log), 'StreamArn'] },
+      StartingPosition: 'TRIM_HORIZON',
+      // Head updates (a MODIFY per produce) and maintenance's own deletions never invoke it.
+      FilterCriteria: { Filters: [{ Pattern: JSON.stringify({ eventName: ['INSERT'] }) }] },
+      BatchSize: 1000,
+      MaximumBatchingWindowInSeconds: 60,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      BisectBatchOnFunctionError: true,
+      MaximumRetryAttempts: 3,
+    });
+    s.template.resourceCountIs('AWS::Events::Rule', 1);
+    s.template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(1 hour)',
+      State: 'ENABLED',
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [maintenance, 'Arn'] } })],
+    });
+    // Not an HTTP function: no URL, no output.
+    expect(s.template.findResources('AWS::Lambda::Url', { Properties: { TargetFunctionArn: { 'Fn::GetAtt': [maintenance, 'Arn'] } } })).toEqual({});
   });
 
   it('grants each function exactly the actions its code uses, on its own resources, without wildcards', () => {
     const { queue } = s.stack;
-    const resources: Record<TableName | 'segments', string> = {
+    const bucketArn = { 'Fn::GetAtt': [s.id(queue.bucket), 'Arn'] };
+    const resources: Record<Granted, string> = {
       topics: JSON.stringify({ 'Fn::GetAtt': [s.id(queue.tables.topics), 'Arn'] }),
       log: JSON.stringify({ 'Fn::GetAtt': [s.id(queue.tables.log), 'Arn'] }),
       groups: JSON.stringify({ 'Fn::GetAtt': [s.id(queue.tables.groups), 'Arn'] }),
       apiKeys: 'absent in IAM mode',
-      segments: JSON.stringify({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [s.id(queue.bucket), 'Arn'] }, '/segments/*']] }),
+      logStream: JSON.stringify({ 'Fn::GetAtt': [s.id(queue.tables.log), 'StreamArn'] }),
+      bucket: JSON.stringify(bucketArn),
+      'segments/*': JSON.stringify({ 'Fn::Join': ['', [bucketArn, '/segments/*']] }),
+      'logs/*': JSON.stringify({ 'Fn::Join': ['', [bucketArn, '/logs/*']] }),
     };
     for (const role of FUNCTION_ROLES) {
       const logGroup = JSON.stringify({ 'Fn::GetAtt': [s.id(queue.functions[role].logGroup), 'Arn'] });
       const expected = Object.fromEntries([
-        ...Object.entries(EXPECTED_ACCESS[role]).map(([name, actions]) => [resources[name as TableName | 'segments'], actions]),
+        ...Object.entries(EXPECTED_ACCESS[role]).map(([name, actions]) => [resources[name as Granted], actions]),
         [logGroup, ['logs:CreateLogStream', 'logs:PutLogEvents']],
       ]);
       expect(grantsOf(s, role), role).toEqual(expected);
     }
+    // Listing is on the bucket, so it is confined to the two prefixes by a condition.
+    s.template.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: { Statement: Match.arrayWith([{ Effect: 'Allow', Action: 's3:ListBucket', Resource: bucketArn, Condition: { StringLike: { 's3:prefix': ['segments/*', 'logs/*'] } } }]) },
+    });
     for (const role of Object.values(s.template.findResources('AWS::IAM::Role'))) {
       expect(role.Properties.ManagedPolicyArns).toBeUndefined();
     }
@@ -234,7 +288,7 @@ describe('QueueStack with defaults (IAM auth)', () => {
   });
 
   it('keeps logs for a month and creates no alarms (they cost money while idle)', () => {
-    s.template.resourceCountIs('AWS::Logs::LogGroup', 4);
+    s.template.resourceCountIs('AWS::Logs::LogGroup', 5);
     s.template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
     s.template.resourceCountIs('AWS::CloudWatch::Alarm', 0);
   });
@@ -244,6 +298,7 @@ describe('QueueStack with defaults (IAM auth)', () => {
       s.template.hasOutput(name, {});
     }
     expect(s.template.findOutputs('ApiKeysTableName')).toEqual({});
+    expect(s.template.findOutputs('MaintenanceUrl')).toEqual({});
   });
 
   it('passes cdk-nag AwsSolutions with every finding acknowledged in code', () => {
@@ -259,7 +314,7 @@ describe('QueueStack in API-key mode with alarms and DESTROY', () => {
 
   it('makes the URLs public only because every handler checks API keys', () => {
     s.template.allResourcesProperties('AWS::Lambda::Url', { AuthType: 'NONE' });
-    for (const role of FUNCTION_ROLES) {
+    for (const role of HTTP_ROLES) {
       s.template.hasResourceProperties('AWS::Lambda::Function', {
         FunctionName: `queue-${role}`,
         Environment: { Variables: Match.objectLike({ QUEUE_AUTH_MODE: 'api-key', QUEUE_API_KEYS_TABLE: { Ref: s.id(s.stack.queue.apiKeysTable!) } }) },
@@ -270,15 +325,16 @@ describe('QueueStack in API-key mode with alarms and DESTROY', () => {
     s.template.hasOutput('ApiKeysTableName', {});
   });
 
-  it('stores key hashes in their own table, readable by the handlers with GetItem only', () => {
+  it('stores key hashes in their own table, readable by the HTTP handlers with GetItem only', () => {
     s.template.resourceCountIs('AWS::DynamoDB::Table', 4);
     expectTable(s, 'queue-api-keys', API_KEYS_TABLE, 'Delete');
     const apiKeys = JSON.stringify({ 'Fn::GetAtt': [s.id(s.stack.queue.apiKeysTable!), 'Arn'] });
-    for (const role of FUNCTION_ROLES) expect(grantsOf(s, role)[apiKeys], role).toEqual(['dynamodb:GetItem']);
+    for (const role of HTTP_ROLES) expect(grantsOf(s, role)[apiKeys], role).toEqual(['dynamodb:GetItem']);
+    expect(grantsOf(s, 'maintenance')[apiKeys]).toBeUndefined();
   });
 
   it('alarms on errors and throttles of every function, treating silence as healthy', () => {
-    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 8);
+    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 10);
     for (const metric of ['Errors', 'Throttles']) {
       s.template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: metric, Namespace: 'AWS/Lambda', Threshold: 1, TreatMissingData: 'notBreaching' });
     }

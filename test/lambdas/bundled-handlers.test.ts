@@ -1,27 +1,33 @@
-// The four functions as Lambda runs them: each bundled exactly as the CDK construct deploys it (one
+// The five functions as Lambda runs them: each bundled exactly as the CDK construct deploys it (one
 // self-contained ESM file), loaded fresh with its configuration in the environment, and invoked with
-// Function URL events against the local stack. Catches what only shows after bundling (a dynamic
-// require, a missing module, wiring of the per-function apps).
+// Function URL events (maintenance: stream and scheduled events) against the local stack. Catches
+// what only shows after bundling (a dynamic require, a missing module, wiring of the per-function apps).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bundleHandler, FUNCTION_ROLES, type FunctionRole } from '../../cdk/bundling.ts';
-import { collectingStream, functionUrlEvent, installStreamingRuntime } from '../support/lambda-runtime.ts';
+import { bundleHandler, FUNCTION_ROLES, type FunctionRole, type HttpRole } from '../../cdk/bundling.ts';
+import type { MaintenanceEvent } from '../../lambdas/maintenance.ts';
+import { logPartitionKey } from '../../lib/log/keys.ts';
+import type { Storage } from '../../lib/storage.ts';
+import { getTopic } from '../../lib/topics/topic-store.ts';
+import { collectingStream, functionUrlEvent, installStreamingRuntime, logStreamEvent, scheduledEvent } from '../support/lambda-runtime.ts';
 import { testConfig, testStorage } from '../support/stack.ts';
 
 type BufferedHandler = (event: unknown, context: unknown) => Promise<{ statusCode: number; body?: string }>;
 type StreamingHandler = (event: unknown, stream: unknown, context: unknown) => Promise<void>;
+type MaintenanceHandler = (event: MaintenanceEvent, context: unknown) => Promise<unknown>;
 
 const dir = mkdtempSync(join(tmpdir(), 'queue-bundles-'));
 const handlers = {} as Record<FunctionRole, unknown>;
 let streamed: Array<{ statusCode: number }>;
+let storage: Storage;
 const savedEnv = { ...process.env };
 
 beforeAll(async () => {
   const config = testConfig();
-  await testStorage(config);
+  storage = await testStorage(config);
   Object.assign(process.env, {
     QUEUE_BUCKET: config.bucket,
     QUEUE_TOPICS_TABLE: config.topicsTable,
@@ -45,7 +51,7 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function call(role: Exclude<FunctionRole, 'produce'>, method: string, path: string, body?: unknown) {
+async function call(role: Exclude<HttpRole, 'produce'>, method: string, path: string, body?: unknown) {
   const res = await (handlers[role] as BufferedHandler)(functionUrlEvent(method, path, body), {});
   return { status: res.statusCode, body: res.body ? JSON.parse(res.body) : undefined };
 }
@@ -67,6 +73,22 @@ describe('bundled handlers', () => {
     expect(joined.status).toBe(201);
     const polled = await call('groups', 'POST', `/v1/groups/bundled-group/members/${joined.body.memberId}/poll`, {});
     expect(polled.body.records.map((r: { value: string }) => r.value)).toEqual(['one', 'two']);
+  });
+
+  it('maintenance rolls segments after activity (stream event) and on the schedule', async () => {
+    expect((await call('admin', 'POST', '/v1/topics', { name: 'maintained', partitions: 2, config: { 'segment.ms': 1 } })).status).toBe(201);
+    const produce = (partition: number) => (handlers.produce as StreamingHandler)(functionUrlEvent('POST', '/v1/topics/maintained/records', { records: [{ value: 'v', partition }] }), collectingStream().stream, {});
+    const segments = async () => (await call('admin', 'GET', '/v1/topics/maintained')).body.partitions.map((p: { segments: number }) => p.segments);
+    const maintenance = handlers.maintenance as MaintenanceHandler;
+
+    await produce(0);
+    const { topicId } = await getTopic(storage, 'maintained');
+    expect(await maintenance(logStreamEvent([{ p: logPartitionKey(topicId, 0), o: 0 }]), {})).toEqual({ batchItemFailures: [] });
+    expect(await segments()).toEqual([1, 0]);
+
+    await produce(1);
+    await maintenance(scheduledEvent(), {});
+    expect(await segments()).toEqual([1, 1]);
   });
 
   it('each function serves only its own routes', async () => {
