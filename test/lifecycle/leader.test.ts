@@ -99,6 +99,25 @@ describe('a crash at each step of compaction', () => {
     });
   }
 
+  it('after the entries are deleted, before their intake objects are: the next leader deletes them (nothing leaks)', async () => {
+    const p = await duePartition();
+    const before = await replay(p.fetcher, p.topic);
+    const topic = await getTopic(storage, p.topic.name);
+    const dying = new Maintenance(storage, p.sequencer, { lease: { now: () => p.clock.now }, compactor: { now: () => p.clock.now }, retention: { now: () => p.clock.now } });
+    (dying.leases as { release: unknown }).release = async () => undefined;
+    dying.compactor.deleteObjects = async () => {
+      throw new Error('injected crash before the intake objects are deleted');
+    };
+    await expect(dying.maintainPartition(topic, 0)).rejects.toThrow(/injected crash/);
+    expect((await indexItems(storage, p.pk)).entries).toBe(0);
+    expect((await objectKeys(storage, `segments/${p.topic.topicId}/`)).length).toBeGreaterThan(0);
+    expect(await replay(p.fetcher, p.topic)).toEqual(before);
+    p.clock.now += 120_000;
+    await p.maintain();
+    expect(await objectKeys(storage, `segments/${p.topic.topicId}/`)).toEqual([]);
+    expect(await replay(p.fetcher, p.topic)).toEqual(before);
+  });
+
   it('a lost commit response is retried as the same commit, never undone', async () => {
     const p = await duePartition();
     const before = await replay(p.fetcher, p.topic);
