@@ -2,6 +2,11 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Storage } from '../../lib/storage.ts';
 import { testStorage } from '../support/stack.ts';
+import { Maintenance } from '../../lib/lifecycle/maintenance.ts';
+import { Fetcher } from '../../lib/log/fetcher.ts';
+import { Producer } from '../../lib/log/producer.ts';
+import { Sequencer } from '../../lib/log/sequencer.ts';
+import { createTopic, getTopic } from '../../lib/topics/topic-store.ts';
 import { indexItems, lifecyclePartition, objectKeys, replay, text } from './harness.ts';
 
 let storage: Storage;
@@ -38,5 +43,23 @@ describe('compaction', () => {
     expect((await objectKeys(storage, `logs/${p.pk}/`)).length).toBe(after.segments);
     expect(await replay(p.fetcher, p.topic)).toEqual(before);
     for (const from of [0, 1, 17, 39, 40, 41, 42, 43]) expect(await replay(p.fetcher, p.topic, from, 3)).toEqual(await replay(p.fetcher, p.topic, from, 1000));
+  });
+
+  it('an intake object holding batches of two partitions is deleted only once both have compacted it', async () => {
+    const topic = await createTopic(storage, { name: `shared-${Date.now()}`, partitions: 2, config: { 'segment.ms': 1 } });
+    const sequencer = new Sequencer(storage);
+    const producer = new Producer(storage, sequencer);
+    const fetcher = new Fetcher(storage, sequencer);
+    const maintenance = new Maintenance(storage, sequencer, { compactor: { now: () => Date.now() + 10 } });
+    for (let i = 0; i < 3; i++) await producer.produce(topic.name, [0, 1].map((partition) => ({ key: null, value: text(`p${partition}-${i}`), headers: [], partition })), '1');
+    const read = async (partition: number) => (await fetcher.fetch({ topic: topic.name, partition, offset: 0, maxRecords: 100, maxBytes: 1 << 20, waitMs: 0 })).records.map((r) => Buffer.from(r.value!).toString());
+    const [before0, before1] = [await read(0), await read(1)];
+    const fresh = await getTopic(storage, topic.name);
+    expect((await maintenance.maintainPartition(fresh, 0)).rolled).toBe(1);
+    expect(await objectKeys(storage, `segments/${topic.topicId}/`)).toHaveLength(3);
+    expect(await read(1)).toEqual(before1);
+    expect((await maintenance.maintainPartition(fresh, 1)).rolled).toBe(1);
+    expect(await objectKeys(storage, `segments/${topic.topicId}/`)).toEqual([]);
+    expect([await read(0), await read(1)]).toEqual([before0, before1]);
   });
 });
