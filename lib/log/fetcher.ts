@@ -131,12 +131,7 @@ export class Fetcher {
     return this.readCommitted(pk, req, view);
   }
 
-  /**
-   * Reads from wherever the offsets live: segments below the state's `segmentsEnd`, index entries
-   * (and their intake objects) above it. Compaction and retention move offsets from entries into
-   * segments, and out of the log, while we read: an entry found missing or an object found deleted
-   * is followed by reading the state again, and is an error only if nothing moved.
-   */
+  /** Reads from wherever the offsets live: segments below the state's `segmentsEnd`, entries above. */
   private async readCommitted(pk: string, req: FetchRequest, view: PartitionView): Promise<FetchResult> {
     return this.relocating(pk, async (current) => {
       if (req.offset < current.state.logStart) throw new OffsetOutOfRangeError(req.offset, current.state.logStart, current.highWatermark);
