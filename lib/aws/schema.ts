@@ -10,11 +10,11 @@ export interface TableSchema {
 export const TOPICS_TABLE: TableSchema = { partitionKey: { name: 'name', type: 'S' } };
 
 /**
- * The partition logs: per partition key `p` = "<topicId>/<partition>", the head item at sort key
- * o = -1 (sequencer state) and one index entry per committed batch or gap at o = baseOffset. The
- * release items of shared intake objects expire.
+ * The partition logs: per partition key `p` = "<topicId>/<partition>", the state at o = -2, the
+ * head at o = -1 (sequencer state) and one index entry per uncompacted batch or gap at
+ * o = baseOffset; segments, trash and pending releases under keys of their own (docs/architecture.md).
  */
-export const LOG_TABLE: TableSchema = { partitionKey: { name: 'p', type: 'S' }, sortKey: { name: 'o', type: 'N' }, ttlAttribute: 'expiresAt' };
+export const LOG_TABLE: TableSchema = { partitionKey: { name: 'p', type: 'S' }, sortKey: { name: 'o', type: 'N' } };
 
 /** Consumer groups: the group item and committed offsets under one partition key per group. */
 export const GROUPS_TABLE: TableSchema = { partitionKey: { name: 'g', type: 'S' }, sortKey: { name: 'k', type: 'S' }, ttlAttribute: 'expiresAt' };

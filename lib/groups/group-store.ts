@@ -12,6 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand, TransactWriteCommand, paginateQuery, paginateScan, type PutCommandInput } from '@aws-sdk/lib-dynamodb';
 import { allItems, byCodeUnits } from '../aws/pages.ts';
+import { isTransactionConflict } from '../aws/transactions.ts';
 import { ConflictError, NotFoundError } from '../errors.ts';
 import { retry } from '../retry.ts';
 import type { Storage } from '../storage.ts';
@@ -248,10 +249,6 @@ function isConditionFailure(err: unknown): boolean {
   return err instanceof TransactionCanceledException && (err.CancellationReasons ?? []).some((r) => r.Code === 'ConditionalCheckFailed');
 }
 
-/** A transaction that lost a race: either a condition failed or another transaction held an item. */
-function isTransactionConflict(err: unknown): boolean {
-  return err instanceof TransactionCanceledException && (err.CancellationReasons ?? []).some((r) => r.Code === 'TransactionConflict');
-}
 
 export function requireGroup(group: Group | undefined, groupId: string): Group {
   if (!group) throw new NotFoundError('UNKNOWN_GROUP', `group ${JSON.stringify(groupId)} does not exist`);

@@ -120,6 +120,7 @@ export class Collector {
         ExpressionAttributeNames: { '#p': 'p', '#o': 'o' },
         ExpressionAttributeValues: { ':p': pk },
         ProjectionExpression: '#p, #o',
+        ConsistentRead: true,
         Limit: 500,
       }));
       const keys = page.Items ?? [];

@@ -15,11 +15,12 @@ import { DeleteObjectsCommand, PutObjectCommand, paginateListObjectsV2 } from '@
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, GetCommand, TransactWriteCommand, UpdateCommand, paginateQuery } from '@aws-sdk/lib-dynamodb';
 import { allItems } from '../aws/pages.ts';
+import { isTransactionConflict } from '../aws/transactions.ts';
 import { encodeLogSegment } from '../codec/log-segment.ts';
 import { InvariantViolationError } from '../errors.ts';
 import { retry } from '../retry.ts';
 import type { Storage } from '../storage.ts';
-import { STATE_OFFSET, releasingPartitionKey, segmentsPartitionKey } from '../log/keys.ts';
+import { STATE_OFFSET, releasingPartitionKey, segmentsPartitionKey, trashPartitionKey } from '../log/keys.ts';
 import { getRange } from '../log/objects.ts';
 import type { PartitionState } from '../log/partition-state.ts';
 import { segmentToItem, type SegmentItem } from '../log/segment-index.ts';
@@ -35,14 +36,14 @@ export interface SegmentPolicy {
 }
 
 export interface CompactorOptions {
-  /** Frames one segment holds at most: bounds one roll's GETs and the index. */
+  /** Frames one segment holds at most: bounds one roll's GETs (and time, well within the lease). */
   maxFramesPerSegment: number;
   /** Intake batches read in parallel. */
   readConcurrency: number;
   now: () => number;
 }
 
-export const DEFAULT_COMPACTOR_OPTIONS: CompactorOptions = { maxFramesPerSegment: 50_000, readConcurrency: 16, now: Date.now };
+export const DEFAULT_COMPACTOR_OPTIONS: CompactorOptions = { maxFramesPerSegment: 10_000, readConcurrency: 16, now: Date.now };
 
 /** TransactWriteItems takes 100 items; one is the lease fence, one the pending-release record. */
 const DELETES_PER_TRANSACTION = 98;
@@ -54,8 +55,6 @@ interface PendingRelease {
   objects: Array<readonly [key: string, parts: number]>;
 }
 const ENTRY_PAGE = 1000;
-/** Release items outlive any compaction that could still add to them. */
-const RELEASE_ITEM_TTL_S = 7 * 24 * 3600;
 
 // Named condition clauses. Each guards one timeline:
 const clauses = {
@@ -88,6 +87,11 @@ export class Compactor {
     const run = await this.dueRun(lease.pk, view.state, view.head.hwm, policy);
     if (!run) return undefined;
     const segment = await this.write(lease, run);
+    // Reading the run may have taken a while: make sure the lease outlasts the commit, or give up.
+    await this.leases.renew(lease).catch(async (err: unknown) => {
+      await this.deleteObjects([segment.objectKey]).catch(() => undefined);
+      throw err;
+    });
     await this.commit(lease, view.state.segmentsEnd, segment);
     return segment;
   }
@@ -159,7 +163,7 @@ export class Compactor {
           },
           { Put: { TableName: this.table, Item: segmentToItem(lease.pk, segment), ConditionExpression: clauses.segmentUnwritten, ExpressionAttributeNames: { '#o': 'o' } } },
         ],
-      })));
+      })), { isRetryable: isTransactionConflict });
     } catch (err) {
       if (!(err instanceof TransactionCanceledException)) throw err;
       // Nothing was committed (a commit that landed is found by its token, or by its own key below,
@@ -192,16 +196,15 @@ export class Compactor {
 
   /** Object keys of the partition's segment items and of its trash (deleted after their grace). */
   private async segmentKeys(pk: string): Promise<string[]> {
-    const items = await allItems(paginateQuery({ client: this.storage.ddb }, {
+    const keys = await Promise.all([segmentsPartitionKey(pk), trashPartitionKey(pk)].map(async (p) => allItems(paginateQuery({ client: this.storage.ddb }, {
       TableName: this.table,
       KeyConditionExpression: '#p = :p',
       ExpressionAttributeNames: { '#p': 'p', '#key': 'key' },
-      ExpressionAttributeValues: { ':p': segmentsPartitionKey(pk) },
+      ExpressionAttributeValues: { ':p': p },
       ProjectionExpression: '#key',
       ConsistentRead: true,
-    }));
-    const trash = (await this.leases.stateOf(pk)).trash.map(([key]) => key);
-    return [...items.map((i) => i.key as string), ...trash];
+    }))));
+    return keys.flat().map((i) => i.key as string);
   }
 
   private async isCommitted(pk: string, segment: SegmentItem): Promise<boolean> {
@@ -217,21 +220,26 @@ export class Compactor {
    */
   async dropCompacted(lease: Leadership, state: PartitionState): Promise<number> {
     await this.releasePending(lease.pk);
-    const limit = Math.max(state.segmentsEnd, state.logStart);
+    // Never at or above the stored hwm: producers' walks start there and must find every entry
+    // (a log start raised past it by DeleteRecords waits until the hwm follows).
+    const { head } = await this.sequencer.read(lease.pk, { withTail: false });
+    const limit = Math.min(Math.max(state.segmentsEnd, state.logStart), head.hwm);
     let dropped = 0;
     for (let from = 0; from < limit;) {
       const page = await this.entriesBelow(lease.pk, from, limit);
       if (page.length === 0) break;
-      const dead = page.filter((e) => e.base < state.segmentsEnd || e.base + e.count <= state.logStart);
+      // Gap entries stay: a writer stalled past its gap timeout may still try to commit at a
+      // tombstoned base, and must keep losing to the tombstone (one small item per abandoned batch).
+      const dead = page.filter((e) => e.kind === 'data' && e.base + e.count <= limit && (e.base < state.segmentsEnd || e.base + e.count <= state.logStart));
       for (let i = 0; i < dead.length; i += DELETES_PER_TRANSACTION) {
         const chunk = dead.slice(i, i + DELETES_PER_TRANSACTION);
         const objects = [...new Map(chunk.flatMap((e) => (e.kind === 'data' ? [[e.objectKey, e.parts] as const] : []))).entries()];
         const pending = { p: releasingPartitionKey(lease.pk), o: chunk[0]!.base, objects };
         await this.transactFenced(lease, [
           ...chunk.map((e) => ({ Delete: { TableName: this.table, Key: { p: lease.pk, o: e.base } } })),
-          ...(objects.length > 0 ? [{ Put: { TableName: this.table, Item: pending } }] : []),
+          { Put: { TableName: this.table, Item: pending } },
         ]);
-        if (objects.length > 0) await this.release(lease.pk, pending);
+        await this.release(lease.pk, pending);
       }
       dropped += dead.length;
       from = page.at(-1)!.base + 1;
@@ -279,7 +287,11 @@ export class Compactor {
   }
 
   private async isLastRelease(pk: string, objectKey: string, parts: number): Promise<boolean> {
-    return parts <= 1 || (await this.releaseShared(pk, objectKey)).size >= parts;
+    if (parts <= 1) return true;
+    if ((await this.releaseShared(pk, objectKey)).size < parts) return false;
+    // Complete: nobody adds to it again (every partition released), so it can go with the object.
+    await retry(() => this.storage.ddb.send(new DeleteCommand({ TableName: this.table, Key: releaseKey(objectKey) })));
+    return true;
   }
 
   /** Whether `pk` has released the shared intake object. */
@@ -293,9 +305,9 @@ export class Compactor {
     const res = await retry(() => this.storage.ddb.send(new UpdateCommand({
       TableName: this.table,
       Key: releaseKey(objectKey),
-      UpdateExpression: 'ADD #released :pk SET #expiresAt = :expiresAt',
-      ExpressionAttributeNames: { '#released': 'released', '#expiresAt': 'expiresAt' },
-      ExpressionAttributeValues: { ':pk': new Set([pk]), ':expiresAt': Math.floor(this.options.now() / 1000) + RELEASE_ITEM_TTL_S },
+      UpdateExpression: 'ADD #released :pk',
+      ExpressionAttributeNames: { '#released': 'released' },
+      ExpressionAttributeValues: { ':pk': new Set([pk]) },
       ReturnValues: 'ALL_NEW',
     })));
     return res.Attributes!.released as Set<string>;
@@ -311,7 +323,7 @@ export class Compactor {
   /** A transaction of `items` that applies only while `lease` is current. */
   async transactFenced(lease: Leadership, items: NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']>): Promise<void> {
     try {
-      await retry(() => this.storage.ddb.send(new TransactWriteCommand({ TransactItems: [this.leases.fence(lease), ...items] })));
+      await retry(() => this.storage.ddb.send(new TransactWriteCommand({ TransactItems: [this.leases.fence(lease), ...items] })), { isRetryable: isTransactionConflict });
     } catch (err) {
       if (err instanceof TransactionCanceledException && err.CancellationReasons?.[0]?.Code === 'ConditionalCheckFailed') throw fenced(lease, await this.leases.epochOf(lease.pk));
       throw err;

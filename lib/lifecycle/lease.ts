@@ -138,10 +138,10 @@ export class Leases {
     return (await this.stateOf(pk)).leaderEpoch;
   }
 
-  /** The partition's state item, read consistently, with its trash. */
-  async stateOf(pk: string): Promise<PartitionState & { trash: Array<[string, number]> }> {
+  /** The partition's state item, read consistently. */
+  async stateOf(pk: string): Promise<PartitionState> {
     const res = await this.storage.ddb.send(new GetCommand({ TableName: this.table, Key: { p: pk, o: STATE_OFFSET }, ConsistentRead: true }));
-    return { ...stateFromItem(res.Item), trash: (res.Item?.trash as Array<[string, number]> | undefined) ?? [] };
+    return stateFromItem(res.Item);
   }
 }
 

@@ -60,6 +60,7 @@ export class Maintenance {
     const pk = logPartitionKey(topic.topicId, partition);
     let lease = await this.leases.acquire(pk);
     if (!lease) return { ...report, skipped: 'leased' };
+    let finished = false;
     try {
       const config = topic.config;
       if (lease.takenOver) report.strays = await this.compactor.collectStrays(lease);
@@ -71,13 +72,16 @@ export class Maintenance {
         if (!(await this.compactor.roll(lease, { segmentBytes: config['segment.bytes'], segmentMs: config['segment.ms'] }))) break;
         report.rolled++;
       }
-      report.trashed = await this.retention.emptyTrash(lease, (await this.leases.stateOf(pk)).trash);
+      report.trashed = await this.retention.emptyTrash(lease);
+      finished = true;
       return report;
     } catch (err) {
       if (err instanceof PartitionLogMissingError) return { ...report, skipped: 'deleted' };
       throw err;
     } finally {
-      await this.leases.release(lease as Leadership);
+      // Only a pass that finished hands over at once. A failed one lets its lease run out, so the
+      // next leader knows to look for what it left (an uploaded segment that never committed).
+      if (finished) await this.leases.release(lease as Leadership);
     }
   }
 
@@ -117,7 +121,8 @@ export class Maintenance {
       throw err;
     }
     const { state } = view;
-    if (view.highWatermark > Math.max(state.segmentsEnd, state.logStart) || state.trashed > 0) return true;
+    // Uncompacted batches, trash, or a pass that did not finish (its lease was not released).
+    if (view.highWatermark > Math.max(state.segmentsEnd, state.logStart) || state.trashed > 0 || state.leaseUntil > 0) return true;
     const [oldest] = await segmentsAfter(this.storage, pk, -1, 1);
     if (!oldest) return false;
     const retentionBytes = topic.config['retention.bytes'];

@@ -75,6 +75,7 @@ export const MAX_ENTRIES_PER_FETCH = 64;
 const SEGMENTS_PER_FETCH = 4;
 /** Times a read follows offsets that compaction or retention moved under it before giving up. */
 const MAX_RELOCATIONS = 4;
+const RELOCATION_PAUSE_MS = 50;
 /** One ranged GET of a segment reads at most this much beyond the indexed range. */
 const MAX_SEGMENT_READ_BYTES = 8 << 20;
 /** Read a little past the page's byte budget so the frame that crosses it arrives whole. */
@@ -149,14 +150,19 @@ export class Fetcher {
    */
   private async relocating<T>(pk: string, read: (view: PartitionView) => Promise<T>, known?: PartitionView): Promise<T> {
     let view = known ?? (await this.sequencer.read(pk));
-    for (let attempt = 1; ; attempt++) {
+    for (let attempt = 1, unmoved = 0; ; attempt++) {
       try {
         return await read(view);
       } catch (err) {
         if (!(err instanceof InvariantViolationError || err instanceof ObjectGoneError) || attempt >= MAX_RELOCATIONS) throw err;
         const before = view.state;
         view = await this.sequencer.read(pk);
-        if (view.state.segmentsEnd === before.segmentsEnd && view.state.logStart === before.logStart) throw err;
+        if (view.state.segmentsEnd === before.segmentsEnd && view.state.logStart === before.logStart) {
+          // Queries are read-committed, not snapshots of a transaction: the state may already show
+          // a segment whose item the next Query sees. Once more after a moment, then it is real.
+          if (unmoved++ > 0) throw err;
+          await sleep(RELOCATION_PAUSE_MS);
+        }
       }
     }
   }
@@ -165,8 +171,7 @@ export class Fetcher {
     const entries = selectEntries(await this.entriesFrom(pk, req.offset, view, req.maxRecords), req);
     const batches = await Promise.all(entries.map((e) => (e.kind === 'data' ? this.readBatch(e) : Promise.resolve([]))));
     for (const [i, entry] of entries.entries()) {
-      if (entry.kind === 'gap') page.gap(entry.base, entry.count);
-      else if (!page.add(batches[i]!)) return;
+      if (!(entry.kind === 'gap' ? page.gap(entry.base, entry.count) : page.add(batches[i]!))) return;
     }
   }
 
@@ -186,11 +191,7 @@ export class Fetcher {
     const index = await this.segmentIndex(segment);
     return this.scanSegment(segment, rangeForOffset(index, segment.dataLength, offset - segment.base), () => page.remainingBytes, (base, count, records) => {
       if (base + count <= offset) return true;
-      if (!records) {
-        page.gap(base, count);
-        return true;
-      }
-      return page.add(records);
+      return records ? page.add(records) : page.gap(base, count);
     });
   }
 
@@ -329,6 +330,8 @@ function batchRecords(objectKey: string, position: number, bytes: Uint8Array, ba
 class Page {
   readonly result: FetchResult;
   private bytes = 0;
+  /** Batches and gaps crossed: bounded like the entries of one read, whatever they hold. */
+  private frames = 0;
   /** Spent of req.budget. */
   private spent = 0;
 
@@ -340,14 +343,26 @@ class Page {
     return Math.max(0, this.req.maxBytes - this.bytes);
   }
 
-  gap(base: number, count: number): void {
+  /** Crosses a gap; false once the page is full. */
+  gap(base: number, count: number): boolean {
+    if (!this.roomFor(base)) return false;
     this.result.gaps.push({ startOffset: Math.max(base, this.req.offset), endOffset: base + count });
     this.result.nextOffset = base + count;
+    return true;
+  }
+
+  /** Whether a batch or gap starting at `base` may still be added: below the high watermark, within the frame bound. */
+  private roomFor(base: number): boolean {
+    if (base >= this.result.highWatermark || this.frames >= MAX_ENTRIES_PER_FETCH) return false;
+    this.frames++;
+    return true;
   }
 
   /** Adds records (of one batch) from the requested offset on; false once the page is full. */
   add(records: PageRecord[]): boolean {
     const { budget } = this.req;
+    // A batch's first record is at its base offset.
+    if (records.length > 0 && !this.roomFor(records[0]!.offset)) return false;
     for (const record of records) {
       if (record.offset < this.req.offset) continue;
       const fetched = { ...record, partition: this.req.partition };

@@ -18,9 +18,14 @@ export function releasingPartitionKey(pk: string): string {
   return `${pk}/releasing`;
 }
 
+/** Partition key of expired segment objects waiting for their grace period, keyed by when each may go. */
+export function trashPartitionKey(pk: string): string {
+  return `${pk}/trash`;
+}
+
 /** Every partition key that holds items of one partition's log. */
 export function partitionItemKeys(pk: string): string[] {
-  return [pk, segmentsPartitionKey(pk), releasingPartitionKey(pk)];
+  return [pk, segmentsPartitionKey(pk), releasingPartitionKey(pk), trashPartitionKey(pk)];
 }
 
 /**

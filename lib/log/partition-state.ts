@@ -4,7 +4,7 @@
 //   logStart               offsets below are deleted (retention, DeleteRecords); only ever raised
 //   segEnd                 offsets in [logStart, segEnd) are served by segments, not index entries
 //   segs, segBytes         live segments and their bytes (describe reports them)
-//   trash                  expired segment objects and when each may be deleted
+//   trashed                expired segment objects waiting in <pk>/trash for their grace period
 export interface PartitionState {
   leaderEpoch: number;
   leaseHolder?: string;
@@ -29,6 +29,6 @@ export function stateFromItem(item: Record<string, unknown> | undefined): Partit
     segmentsEnd: (item.segEnd as number | undefined) ?? 0,
     segmentCount: (item.segs as number | undefined) ?? 0,
     segmentBytes: (item.segBytes as number | undefined) ?? 0,
-    trashed: (item.trash as unknown[] | undefined)?.length ?? 0,
+    trashed: (item.trashed as number | undefined) ?? 0,
   };
 }
