@@ -6,7 +6,6 @@
 //     it end within the grace period;
 //   * an orphan upload: a partition whose batch of it got no entry (and was not compacted, which
 //     would have released it) never will: the producer gave up on it before recording it.
-import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { DeleteCommand, GetCommand, QueryCommand, paginateQuery } from '@aws-sdk/lib-dynamodb';
 import { batchWrite } from '../aws/batch-write.ts';
 import { allItems } from '../aws/pages.ts';
@@ -14,6 +13,7 @@ import { retry } from '../retry.ts';
 import type { Storage } from '../storage.ts';
 import { ORPHANS_PARTITION_KEY } from '../log/producer.ts';
 import { logPartitionKey, partitionItemKeys } from '../log/keys.ts';
+import { keysUnder } from '../log/objects.ts';
 import { DELETED_TOPICS_PARTITION_KEY } from '../topics/topic-store.ts';
 import type { Compactor } from './compactor.ts';
 
@@ -132,14 +132,10 @@ export class Collector {
 
   private async deletePrefix(prefix: string): Promise<number> {
     let deleted = 0;
-    let token: string | undefined;
-    do {
-      const page = await retry(() => this.storage.s3.send(new ListObjectsV2Command({ Bucket: this.storage.config.bucket, Prefix: prefix, ContinuationToken: token })));
-      const keys = (page.Contents ?? []).map((o) => o.Key!);
+    for await (const keys of keysUnder(this.storage, prefix)) {
       await this.compactor.deleteObjects(keys);
       deleted += keys.length;
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
+    }
     return deleted;
   }
 }

@@ -11,7 +11,7 @@
 //   4. drop what the segment replaced: release the intake objects, delete the entries (fenced).
 //      Any leader finishes an interrupted step 4 first thing (dropCompacted).
 import { randomBytes, randomUUID } from 'node:crypto';
-import { DeleteObjectsCommand, PutObjectCommand, paginateListObjectsV2 } from '@aws-sdk/client-s3';
+import { DeleteObjectsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, GetCommand, TransactWriteCommand, UpdateCommand, paginateQuery } from '@aws-sdk/lib-dynamodb';
 import { allItems } from '../aws/pages.ts';
@@ -21,7 +21,7 @@ import { InvariantViolationError } from '../errors.ts';
 import { retry } from '../retry.ts';
 import type { Storage } from '../storage.ts';
 import { STATE_OFFSET, releasingPartitionKey, segmentsPartitionKey, trashPartitionKey } from '../log/keys.ts';
-import { getRange } from '../log/objects.ts';
+import { getRange, keysUnder } from '../log/objects.ts';
 import type { PartitionState } from '../log/partition-state.ts';
 import { segmentToItem, type SegmentItem } from '../log/segment-index.ts';
 import type { IndexEntry, Sequencer } from '../log/sequencer.ts';
@@ -184,10 +184,10 @@ export class Compactor {
   async collectStrays(lease: Leadership): Promise<number> {
     const referenced = new Set((await this.segmentKeys(lease.pk)));
     const strays: string[] = [];
-    for await (const page of paginateListObjectsV2({ client: this.storage.s3 }, { Bucket: this.storage.config.bucket, Prefix: `logs/${lease.pk}/` })) {
-      for (const { Key } of page.Contents ?? []) {
-        const epoch = Number(/-(\d+)-[0-9a-f]+\.log$/.exec(Key!)?.[1]);
-        if (!referenced.has(Key!) && epoch < lease.epoch) strays.push(Key!);
+    for await (const keys of keysUnder(this.storage, `logs/${lease.pk}/`)) {
+      for (const key of keys) {
+        const epoch = Number(/-(\d+)-[0-9a-f]+\.log$/.exec(key)?.[1]);
+        if (!referenced.has(key) && epoch < lease.epoch) strays.push(key);
       }
     }
     await this.deleteObjects(strays);

@@ -330,8 +330,6 @@ function batchRecords(objectKey: string, position: number, bytes: Uint8Array, ba
 class Page {
   readonly result: FetchResult;
   private bytes = 0;
-  /** Batches and gaps crossed: bounded like the entries of one read, whatever they hold. */
-  private frames = 0;
   /** Spent of req.budget. */
   private spent = 0;
 
@@ -345,24 +343,19 @@ class Page {
 
   /** Crosses a gap; false once the page is full. */
   gap(base: number, count: number): boolean {
-    if (!this.roomFor(base)) return false;
+    // Gaps hold no bytes, so maxBytes cannot bound them: their number is bounded like the
+    // entries of one read (64), so that a response stays small whatever the log holds.
+    if (base >= this.result.highWatermark || this.result.gaps.length >= MAX_ENTRIES_PER_FETCH) return false;
     this.result.gaps.push({ startOffset: Math.max(base, this.req.offset), endOffset: base + count });
     this.result.nextOffset = base + count;
-    return true;
-  }
-
-  /** Whether a batch or gap starting at `base` may still be added: below the high watermark, within the frame bound. */
-  private roomFor(base: number): boolean {
-    if (base >= this.result.highWatermark || this.frames >= MAX_ENTRIES_PER_FETCH) return false;
-    this.frames++;
     return true;
   }
 
   /** Adds records (of one batch) from the requested offset on; false once the page is full. */
   add(records: PageRecord[]): boolean {
     const { budget } = this.req;
-    // A batch's first record is at its base offset.
-    if (records.length > 0 && !this.roomFor(records[0]!.offset)) return false;
+    // Never past the high watermark this page reports (a segment may have been rolled since).
+    if (records.length > 0 && records[0]!.offset >= this.result.highWatermark) return false;
     for (const record of records) {
       if (record.offset < this.req.offset) continue;
       const fetched = { ...record, partition: this.req.partition };

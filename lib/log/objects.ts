@@ -1,6 +1,6 @@
 // Byte ranges of stored objects (intake objects and log segments), with one typed answer for an
 // object that is gone: readers then re-resolve where the offsets live now (see the fetcher).
-import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsCommand } from '@aws-sdk/client-s3';
 import { ObjectGoneError } from '../errors.ts';
 import { retry } from '../retry.ts';
 import type { Storage } from '../storage.ts';
@@ -15,5 +15,19 @@ export async function getRange(storage: Storage, key: string, start: number, end
   } catch (err) {
     if ((err as { name?: string }).name === 'NoSuchKey') throw new ObjectGoneError(`object ${key} is gone`, { cause: err });
     throw err;
+  }
+}
+
+/**
+ * Every object key under `prefix`, a page (up to 1,000) at a time. ListObjects (v1) with a marker
+ * rather than V2: the local S3 emulator cannot continue a V2 listing past its first page.
+ */
+export async function* keysUnder(storage: Storage, prefix: string): AsyncGenerator<string[]> {
+  for (let marker: string | undefined; ;) {
+    const page = await retry(() => storage.s3.send(new ListObjectsCommand({ Bucket: storage.config.bucket, Prefix: prefix, Marker: marker })));
+    const keys = (page.Contents ?? []).map((o) => o.Key!);
+    if (keys.length > 0) yield keys;
+    if (!page.IsTruncated || keys.length === 0) return;
+    marker = page.NextMarker ?? keys.at(-1);
   }
 }
