@@ -9,7 +9,7 @@ export interface PriceTable {
   region: string;
   currency: string;
   notes: string[];
-  s3: { putPer1000: number; getPer1000: number; storagePerGBMonth: number; source: string };
+  s3: { putPer1000: number; getPer1000: number; deletePer1000: number; storagePerGBMonth: number; source: string };
   dynamodb: { writeRequestUnitPerMillion: number; readRequestUnitPerMillion: number; source: string };
   lambda: { requestPerMillion: number; arm64PerGBSecond: number; source: string };
   kinesisOnDemand: { ingestPerGB: number; retrievalPerGB: number; streamHour: number; source: string };
@@ -21,7 +21,7 @@ export function parsePrices(raw: unknown): PriceTable {
   const table = raw as PriceTable;
   if (!table || typeof table !== 'object' || !/^\d{4}-\d{2}-\d{2}$/.test(String(table.asOf))) throw new Error('prices: asOf must be a YYYY-MM-DD date');
   const required: Array<[keyof PriceTable, string[]]> = [
-    ['s3', ['putPer1000', 'getPer1000', 'storagePerGBMonth']],
+    ['s3', ['putPer1000', 'getPer1000', 'deletePer1000', 'storagePerGBMonth']],
     ['dynamodb', ['writeRequestUnitPerMillion', 'readRequestUnitPerMillion']],
     ['lambda', ['requestPerMillion', 'arm64PerGBSecond']],
     ['kinesisOnDemand', ['ingestPerGB', 'retrievalPerGB', 'streamHour']],
@@ -41,6 +41,8 @@ export function parsePrices(raw: unknown): PriceTable {
 export interface RequestUsage {
   s3Puts: number;
   s3Gets: number;
+  /** DeleteObject and DeleteObjects requests (compaction and retention remove what they replaced). */
+  s3Deletes?: number;
   /** DynamoDB write request units (on-demand), including failed conditional writes. */
   writeUnits: number;
   /** DynamoDB read request units (on-demand). */
@@ -66,7 +68,7 @@ export function lambdaBilledMs(ms: number): number {
 }
 
 export function costPerRequest(usage: RequestUsage, prices: PriceTable): CostBreakdown {
-  const s3Requests = (usage.s3Puts * prices.s3.putPer1000 + usage.s3Gets * prices.s3.getPer1000) / 1000;
+  const s3Requests = (usage.s3Puts * prices.s3.putPer1000 + usage.s3Gets * prices.s3.getPer1000 + (usage.s3Deletes ?? 0) * prices.s3.deletePer1000) / 1000;
   const dynamodbWrites = (usage.writeUnits * prices.dynamodb.writeRequestUnitPerMillion) / 1e6;
   const dynamodbReads = (usage.readUnits * prices.dynamodb.readRequestUnitPerMillion) / 1e6;
   const lambdaRequests = (usage.lambdaInvocations * prices.lambda.requestPerMillion) / 1e6;
@@ -138,6 +140,9 @@ export function readUnitsForBytes(bytes: number, consistent: boolean): number {
   return consistent ? units : units / 2;
 }
 
+/** Every item of a TransactWriteItems (ConditionCheck included) is written twice: prepare and commit. */
+export const TRANSACTIONAL_WRITE_UNITS_PER_ITEM = 2;
+
 const WRITE_OPERATIONS = ['dynamodb.PutItem', 'dynamodb.UpdateItem', 'dynamodb.DeleteItem'];
 const READ_OPERATIONS = ['dynamodb.GetItem', 'dynamodb.Query'];
 
@@ -153,8 +158,19 @@ export function dynamoWriteAttempts(calls: Record<string, number>): number {
  * Capacity units derived from call counts alone, under the stated assumption that every written
  * item is under 1 KB (a partition head with a short reservation list, an index entry) and every
  * strongly consistent read returns under 4 KB. A failed conditional write is counted: it is an
- * attempt and it still consumes a write unit. Batch operations are not on the measured paths.
+ * attempt and it still consumes a write unit. Transactions are priced per item, so their items are
+ * counted apart (`transactWriteItems`, summed over attempts). Batch operations are not on the
+ * measured paths.
  */
-export function unitsFromCalls(calls: Record<string, number>): { writeUnits: number; readUnits: number } {
-  return { writeUnits: writeUnitsForItem(0) * dynamoWriteAttempts(calls), readUnits: readUnitsForBytes(0, true) * sumOperations(calls, READ_OPERATIONS) };
+export function unitsFromCalls(calls: Record<string, number>, transactWriteItems = 0): { writeUnits: number; readUnits: number } {
+  return {
+    writeUnits: writeUnitsForItem(0) * (dynamoWriteAttempts(calls) + TRANSACTIONAL_WRITE_UNITS_PER_ITEM * transactWriteItems),
+    readUnits: readUnitsForBytes(0, true) * sumOperations(calls, READ_OPERATIONS),
+  };
+}
+
+/** What a recurring run (a scheduled sweep) costs per month, in total and per partition it covers. */
+export function monthlyCost(perRun: RequestUsage, runsPerMonth: number, partitions: number, prices: PriceTable): { perMonth: CostBreakdown; perPartitionMonth: number } {
+  const perMonth = scaleCost(costPerRequest(perRun, prices), runsPerMonth);
+  return { perMonth, perPartitionMonth: partitions > 0 ? perMonth.total / partitions : NaN };
 }

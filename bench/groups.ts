@@ -1,7 +1,6 @@
 // Benchmark section for consumer groups: how fast and how many DynamoDB calls it takes for 1, 8 and
 // 32 members joining at once to converge; poll throughput of a 4-member group over 12 partitions;
 // and what an idle member's heartbeats cost per month. It reports; it asserts nothing.
-import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { CallCounter } from '../lib/aws/clients.ts';
@@ -11,8 +10,9 @@ import { GROUP_ITEM_KEY } from '../lib/groups/group-store.ts';
 import type { MemberAssignment } from '../lib/groups/membership.ts';
 import type { GroupServices } from '../lib/groups/services.ts';
 import { createServices } from '../lambdas/http/services.ts';
-import { parsePrices, readUnitsForBytes, writeUnitsForItem, HOURS_PER_MONTH } from './cost-model.ts';
+import { readUnitsForBytes, writeUnitsForItem, HOURS_PER_MONTH } from './cost-model.ts';
 import { AwsMeter, markdownTable, Meter, round, type Usage } from './log.ts';
+import { loadPrices } from './setup.ts';
 
 const CONVERGENCE_SIZES = [1, 8, 32];
 const CONVERGENCE_PARTITIONS = 64;
@@ -69,18 +69,12 @@ function itemBytes(value: unknown): number {
 }
 
 export async function benchGroups(ctx: { storage: Storage; calls: CallCounter }): Promise<{ markdown: string; json: Record<string, unknown> }> {
-  const prices = parsePrices(JSON.parse(readFileSync(new URL('./prices.json', import.meta.url), 'utf8')));
+  const prices = loadPrices();
   const { groups, producer } = createServices(ctx.storage);
   const meter = new Meter(ctx.calls, AwsMeter.install(ctx.storage));
   // Checks outside the measured calls go through their own clients.
   const observer = createStorage(ctx.storage.config);
   const run = randomBytes(4).toString('hex');
-  const measure = async <T>(fn: () => Promise<T>): Promise<{ value: T; ms: number; usage: Usage }> => {
-    const before = meter.take();
-    const start = performance.now();
-    const value = await fn();
-    return { value, ms: performance.now() - start, usage: Meter.diff(before, meter.take()) };
-  };
   const dynamodbCalls = (u: Usage) => Object.entries(u.calls).filter(([op]) => op.startsWith('dynamodb.')).reduce((n, [, c]) => n + c, 0);
 
   // -- Convergence, then the idle cost of the converged group's heartbeats.
@@ -90,7 +84,7 @@ export async function benchGroups(ctx: { storage: Storage; calls: CallCounter })
   const idle: IdleCost[] = [];
   for (const n of CONVERGENCE_SIZES) {
     const groupId = `bench-converge-${n}-${run}`;
-    const { value, ms, usage } = await measure(async () => {
+    const { value, ms, usage } = await meter.measure(async () => {
       const joined = await Promise.all(Array.from({ length: n }, () => groups.membership.join(groupId, { topics: [wide] })));
       return converge(groups, groupId, joined);
     });
@@ -98,7 +92,7 @@ export async function benchGroups(ctx: { storage: Storage; calls: CallCounter })
 
     // Idle: members heartbeat one at a time (as their intervals would spread them), nothing changes.
     let members = value.members;
-    const beats = await measure(async () => {
+    const beats = await meter.measure(async () => {
       for (let r = 0; r < IDLE_ROUNDS; r++) {
         const next: MemberAssignment[] = [];
         for (const m of members) next.push(await groups.membership.heartbeat(groupId, m.memberId, m.memberEpoch, owned(m)));
@@ -142,7 +136,7 @@ export async function benchGroups(ctx: { storage: Storage; calls: CallCounter })
   await converge(groups, pollGroup, joined);
   let delivered = 0;
   let polls = 0;
-  const throughput = await measure(() => Promise.all(joined.map(async (m) => {
+  const throughput = await meter.measure(() => Promise.all(joined.map(async (m) => {
     let ack: string | undefined;
     while (delivered < POLL_RECORDS) {
       const { records, pollId } = await groups.consumer.poll(pollGroup, m.memberId, { maxRecords: 500, maxBytes: 1024 * 1024, waitMs: 0, autoCommit: true, ack });

@@ -67,6 +67,8 @@ export interface AwsTotals {
   readUnits: number;
   /** Conditional writes that failed: DynamoDB reports no capacity for them, yet bills one unit. */
   failedConditionalWrites: number;
+  /** Items of TransactWriteItems requests, summed over requests: billed per item, not per call. */
+  transactWriteItems: number;
   /** Wall time inside SDK calls (all attempts, signing and parsing included), by service. */
   s3Ms: number;
   dynamodbMs: number;
@@ -84,7 +86,7 @@ type InitializeStack = { add: (mw: (next: (args: Args) => Promise<{ output: Reco
  * and asks DynamoDB for the capacity each data-plane call consumed (ReturnConsumedCapacity).
  */
 export class AwsMeter {
-  private readonly totals: AwsTotals = { writeUnits: 0, readUnits: 0, failedConditionalWrites: 0, s3Ms: 0, dynamodbMs: 0 };
+  private readonly totals: AwsTotals = { writeUnits: 0, readUnits: 0, failedConditionalWrites: 0, transactWriteItems: 0, s3Ms: 0, dynamodbMs: 0 };
 
   static install(storage: Storage): AwsMeter {
     const meter = new AwsMeter();
@@ -101,6 +103,7 @@ export class AwsMeter {
       const command = context.commandName ?? '';
       const metered = CAPACITY_COMMANDS.has(command);
       const isWrite = WRITE_COMMANDS.has(command);
+      if (command === 'TransactWriteItemsCommand') t.transactWriteItems += (args.input.TransactItems as unknown[] | undefined)?.length ?? 0;
       const start = performance.now();
       try {
         const result = await next(metered ? { ...args, input: { ...args.input, ReturnConsumedCapacity: 'TOTAL' } } : args);
@@ -138,6 +141,13 @@ export class Meter {
     return { calls: this.calls.snapshot(), ...this.aws.snapshot() };
   }
 
+  /** Runs `fn` and reports its wall time and the AWS usage meanwhile (of anything running then). */
+  async measure<T>(fn: () => Promise<T>): Promise<{ value: T; ms: number; usage: Usage }> {
+    const before = this.take();
+    const { ms, value } = await timed(fn);
+    return { value, ms, usage: Meter.diff(before, this.take()) };
+  }
+
   static diff(before: Usage, after: Usage): Usage {
     const calls: Record<string, number> = {};
     for (const [op, n] of Object.entries(after.calls)) {
@@ -149,6 +159,7 @@ export class Meter {
       writeUnits: after.writeUnits - before.writeUnits,
       readUnits: after.readUnits - before.readUnits,
       failedConditionalWrites: after.failedConditionalWrites - before.failedConditionalWrites,
+      transactWriteItems: after.transactWriteItems - before.transactWriteItems,
       s3Ms: after.s3Ms - before.s3Ms,
       dynamodbMs: after.dynamodbMs - before.dynamodbMs,
     };
@@ -159,12 +170,13 @@ export class Meter {
     into.writeUnits += d.writeUnits;
     into.readUnits += d.readUnits;
     into.failedConditionalWrites += d.failedConditionalWrites;
+    into.transactWriteItems += d.transactWriteItems;
     into.s3Ms += d.s3Ms;
     into.dynamodbMs += d.dynamodbMs;
   }
 
   static empty(): Usage {
-    return { calls: {}, writeUnits: 0, readUnits: 0, failedConditionalWrites: 0, s3Ms: 0, dynamodbMs: 0 };
+    return { calls: {}, writeUnits: 0, readUnits: 0, failedConditionalWrites: 0, transactWriteItems: 0, s3Ms: 0, dynamodbMs: 0 };
   }
 }
 
@@ -187,7 +199,7 @@ export interface PerOpUsage {
 
 export function perOpUsage(total: Usage, ops: number, maxCalls: Record<string, number> = {}): PerOpUsage {
   const per = (n: number) => round(ops > 0 ? n / ops : NaN, 4);
-  const derived = unitsFromCalls(total.calls);
+  const derived = unitsFromCalls(total.calls, total.transactWriteItems);
   return {
     callsPerOp: Object.fromEntries(Object.entries(total.calls).map(([op, n]) => [op, per(n)])),
     maxCallsPerOp: maxCalls,
@@ -270,6 +282,39 @@ export function formatBytes(bytes: number): string {
 export function markdownTable(headers: string[], rows: Array<Array<string | number>>): string {
   const cell = (v: string | number) => (typeof v === 'number' ? (Number.isFinite(v) ? String(v) : '–') : v).replace(/\|/g, '\\|');
   return [`| ${headers.join(' | ')} |`, `| ${headers.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.map(cell).join(' | ')} |`)].join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Targets and formatting
+
+export interface Target {
+  target: string;
+  value: number;
+  threshold: number;
+  /** 'max': value must be at most threshold; 'min': at least. */
+  kind: 'max' | 'min';
+  unit: string;
+  met: boolean;
+  distance: string;
+}
+
+export function target(name: string, value: number, kind: 'max' | 'min', threshold: number, unit: string, digits = 3): Target {
+  const met = Number.isFinite(value) && (kind === 'max' ? value <= threshold : value >= threshold);
+  const gap = kind === 'max' ? threshold - value : value - threshold;
+  const pct = threshold !== 0 ? ` (${round((Math.abs(gap) / threshold) * 100, 1)}%)` : '';
+  const distance = !Number.isFinite(value) ? 'not measured' : gap === 0 ? 'exactly at the threshold' : `${round(Math.abs(gap), digits)}${unit} ${met ? 'of headroom' : kind === 'max' ? 'over' : 'short'}${pct}`;
+  return { target: name, value: round(value, digits), threshold, kind, unit, met, distance };
+}
+
+export const usd = (n: number) => (n >= 0.1 ? `$${n.toFixed(3)}` : `$${n.toPrecision(3)}`);
+export const callList = (calls: Record<string, number>) => Object.entries(calls).map(([op, n]) => `${op.replace(/^(s3|dynamodb)\./, '')} ${n}`).join(', ');
+
+export function renderSanity(checks: Sanity[], title = '### Sanity checks'): string {
+  return [title, '', ...checks.map((c) => `- ${c.ok ? 'ok' : 'FAILED'}: ${c.check} (${c.detail})`)].join('\n');
+}
+
+export function renderTargets(targets: Target[]): string {
+  return ['### Targets', '', markdownTable(['target', 'value', 'threshold', 'met', 'distance'], targets.map((t) => [t.target, `${t.value}${t.unit}`, `${t.kind === 'max' ? '≤' : '≥'} ${t.threshold}${t.unit}`, t.met ? 'met' : 'NOT met', t.distance]))].join('\n');
 }
 
 // ---------------------------------------------------------------------------------------------

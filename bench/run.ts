@@ -3,24 +3,23 @@
 // exit code is 0 unless something crashed, whichever targets are met.
 //   BENCH_SCALE=0.2 npm run bench   fewer operations per size, for a quick look
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, platform, arch } from 'node:os';
-import { randomBytes } from 'node:crypto';
-import { configFromEnv } from '../lib/config.ts';
 import { createStorage, type Storage } from '../lib/storage.ts';
 import { createServices } from '../lambdas/http/services.ts';
 import { benchBundles } from './bundles.ts';
 import { benchGroups } from './groups.ts';
-import { provision } from '../local/provision.ts';
+import { benchLifecycle, lifecycleRequests } from './lifecycle.ts';
 import { startLocalStack, type LocalStack } from '../local/stack.ts';
 import {
-  costPerGiB, kinesisOnDemandPerGiB, kinesisStreamMonthly, mskServerlessPerGiB, parsePrices, storagePerGiBMonth,
+  costPerGiB, kinesisOnDemandPerGiB, kinesisStreamMonthly, mskServerlessPerGiB, storagePerGiBMonth,
   type CostBreakdown, type PriceTable, type RequestUsage,
 } from './cost-model.ts';
 import {
-  AwsMeter, benchContention, benchHttp, benchSize, benchThroughput, DEFAULT_SIZES, markdownTable, Meter, ratio, round,
-  type ContentionResult, type HttpResult, type Sanity, type SeriesResult, type SizeResult, type SizeSpec, type ThroughputResult,
+  AwsMeter, benchContention, benchHttp, benchSize, benchThroughput, callList, DEFAULT_SIZES, markdownTable, Meter, ratio, renderSanity, renderTargets, round, target, usd,
+  type ContentionResult, type HttpResult, type Sanity, type SeriesResult, type SizeResult, type SizeSpec, type Target, type ThroughputResult,
 } from './log.ts';
+import { closeStorage, loadPrices, provisionedStorage } from './setup.ts';
 
 /** Lambda memory the cost model assumes for the produce and fetch functions. */
 const LAMBDA_MEMORY_MB = 1024;
@@ -35,10 +34,6 @@ function scaled(sizes: SizeSpec[]): SizeSpec[] {
   const scale = Number(process.env.BENCH_SCALE ?? 1);
   if (!(scale > 0) || scale === 1) return sizes;
   return sizes.map((s) => ({ ...s, ops: Math.max(3, Math.round(s.ops * scale)), warmup: Math.max(1, Math.round(s.warmup * scale)) }));
-}
-
-function loadPrices(): PriceTable {
-  return parsePrices(JSON.parse(readFileSync(new URL('./prices.json', import.meta.url), 'utf8')));
 }
 
 function gitCommit(): string | undefined {
@@ -86,25 +81,6 @@ function costOf(size: SizeResult, prices: PriceTable): SizeCost {
 // ---------------------------------------------------------------------------------------------
 // Targets
 
-interface Target {
-  target: string;
-  value: number;
-  threshold: number;
-  /** 'max': value must be at most threshold; 'min': at least. */
-  kind: 'max' | 'min';
-  unit: string;
-  met: boolean;
-  distance: string;
-}
-
-function target(name: string, value: number, kind: 'max' | 'min', threshold: number, unit: string, digits = 3): Target {
-  const met = Number.isFinite(value) && (kind === 'max' ? value <= threshold : value >= threshold);
-  const gap = kind === 'max' ? threshold - value : value - threshold;
-  const pct = threshold !== 0 ? ` (${round((Math.abs(gap) / threshold) * 100, 1)}%)` : '';
-  const distance = !Number.isFinite(value) ? 'not measured' : gap === 0 ? 'exactly at the threshold' : `${round(Math.abs(gap), digits)}${unit} ${met ? 'of headroom' : kind === 'max' ? 'over' : 'short'}${pct}`;
-  return { target: name, value: round(value, digits), threshold, kind, unit, met, distance };
-}
-
 function evaluateTargets(sizes: SizeResult[], throughput: ThroughputResult, costs: SizeCost[], contention: ContentionResult[]): Target[] {
   const targets: Target[] = [];
   for (const s of sizes) {
@@ -135,9 +111,6 @@ function evaluateTargets(sizes: SizeResult[], throughput: ThroughputResult, cost
 
 // ---------------------------------------------------------------------------------------------
 // Report
-
-const usd = (n: number) => (n >= 0.1 ? `$${n.toFixed(3)}` : `$${n.toPrecision(3)}`);
-const callList = (calls: Record<string, number>) => Object.entries(calls).map(([op, n]) => `${op.replace(/^(s3|dynamodb)\./, '')} ${n}`).join(', ');
 
 function renderLog(sizes: SizeResult[]): string {
   const rows: Array<Array<string | number>> = [];
@@ -221,17 +194,9 @@ function renderCost(costs: SizeCost[], prices: PriceTable): string {
   ].join('\n');
 }
 
-function renderTargets(targets: Target[]): string {
-  return ['### Targets', '', markdownTable(['target', 'value', 'threshold', 'met', 'distance'], targets.map((t) => [t.target, `${t.value}${t.unit}`, `${t.kind === 'max' ? '≤' : '≥'} ${t.threshold}${t.unit}`, t.met ? 'met' : 'NOT met', t.distance]))].join('\n');
-}
-
-function renderSanity(checks: Sanity[]): string {
-  return ['### Sanity checks', '', ...checks.map((c) => `- ${c.ok ? 'ok' : 'FAILED'}: ${c.check} (${c.detail})`)].join('\n');
-}
-
 // ---------------------------------------------------------------------------------------------
 /** Runs one section; a crash is reported in the results instead of ending the whole run. */
-async function section(name: string, run: () => Promise<SectionResult>): Promise<SectionResult | { error: string }> {
+async function section<T extends SectionResult>(name: string, run: () => Promise<T>): Promise<T | { error: string }> {
   try {
     progress(`running ${name}`);
     return await run();
@@ -253,13 +218,7 @@ async function main(): Promise<number> {
   try {
     progress('starting DynamoDB Local and s3rver');
     stack = await startLocalStack();
-    storage = createStorage(configFromEnv({
-      QUEUE_NAME_PREFIX: `bench-${randomBytes(3).toString('hex')}`,
-      QUEUE_DYNAMODB_ENDPOINT: stack.dynamoEndpoint,
-      QUEUE_S3_ENDPOINT: stack.s3Endpoint,
-      AWS_REGION: 'us-east-1',
-    }));
-    await provision(storage);
+    storage = await provisionedStorage(stack);
     const meter = new Meter(storage.calls, AwsMeter.install(storage));
     const services = createServices(storage);
     const ctx = { storage, services, meter, progress };
@@ -278,21 +237,23 @@ async function main(): Promise<number> {
     // Own clients, so the groups section's meters and call counts start from nothing.
     const groupStorage = createStorage(storage!.config);
     const groups = await section('consumer groups', () => benchGroups({ storage: groupStorage, calls: groupStorage.calls }));
+    const lifecycleStorage = createStorage(storage!.config);
+    const lifecycle = await section('lifecycle', () => benchLifecycle({ storage: lifecycleStorage, prices, progress, requests: lifecycleRequests(scale) }));
     const bundles = await section('bundles', () => benchBundles());
-    for (const s of [groups, bundles]) if (s && 'error' in s) crashed = true;
+    for (const s of [groups, lifecycle, bundles]) if (s && 'error' in s) crashed = true;
 
     const costs = sizes.map((s) => costOf(s, prices));
-    const targets = evaluateTargets(sizes, throughput, costs, contention);
+    const targets = [...evaluateTargets(sizes, throughput, costs, contention), ...(lifecycle && 'targets' in lifecycle ? lifecycle.targets : [])];
     const environment = { node: process.version, platform: `${platform()}-${arch()}`, cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', backend: 'local: DynamoDB Local (in-memory) + s3rver on loopback, one machine' };
     const header = [
       `## Benchmark ${started.toISOString()}${gitCommit() ? ` (commit ${gitCommit()})` : ''}`,
       '',
       `${environment.backend}; Node ${environment.node}, ${environment.platform}, ${environment.cpus} CPUs. Absolute numbers describe emulators on one machine, not AWS; ratios to the same run's floor are the meaningful part.`,
     ].join('\n');
-    const extra = (title: string, s: typeof groups) => (s === undefined ? [] : 'error' in s ? [`### ${title}`, '', `Section crashed: ${s.error.split('\n')[0]}`] : [s.markdown]);
+    const extra = (title: string, s: SectionResult | { error: string } | undefined) => (s === undefined ? [] : 'error' in s ? [`### ${title}`, '', `Section crashed: ${s.error.split('\n')[0]}`] : [s.markdown]);
     const markdown = [
       header, renderTargets(targets), renderLog(sizes), renderThroughput(throughput), renderHttp(http), renderContention(contention), renderCost(costs, prices), renderSanity(sanity),
-      ...extra('Consumer groups', groups), ...extra('Bundles', bundles),
+      ...extra('Consumer groups', groups), ...extra('Lifecycle', lifecycle), ...extra('Bundles', bundles),
     ].join('\n\n') + '\n';
     const json = {
       startedAt: started.toISOString(),
@@ -315,6 +276,7 @@ async function main(): Promise<number> {
       comparators: { kinesisOnDemand: { ...kinesisOnDemandPerGiB(prices), streamMonthly: kinesisStreamMonthly(prices) }, mskServerless: mskServerlessPerGiB(prices), s3StoragePerGiBMonth: storagePerGiBMonth(prices) },
       sanity,
       groups,
+      lifecycle,
       bundles,
     };
     const outDir = new URL('./results/', import.meta.url);
@@ -327,8 +289,7 @@ async function main(): Promise<number> {
     crashed = true;
     console.error(`[bench] crashed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
   } finally {
-    storage?.s3.destroy();
-    storage?.ddb.destroy();
+    closeStorage(storage);
     await stack?.stop().catch((err: unknown) => console.error(`[bench] stopping the local stack failed: ${String(err)}`));
   }
   return crashed ? 1 : 0;
