@@ -4,16 +4,17 @@
 import { isOp, pairOperations, parseRecordValue, type HistoryEvent, type NemesisEvent, type Operation } from './history.ts';
 
 export const ANOMALY_CLASSES = {
-  'lost-write': 'an acknowledged record is not in the final read at its offset with its value',
+  'lost-write': 'an acknowledged record was read as a gap, or is not in the final read at its offset with its value (and the log start had not passed it)',
   'two-values': 'two different values were seen at one offset',
   'unexplained-duplicate': 'one record of one request attempt is at two offsets (not a client retry)',
   'failed-write-visible': 'a record of a request answered 4xx was read',
   'non-contiguous': 'records of one request in one partition are not at contiguous offsets in request order',
   'hwm-decrease': 'a read saw a lower high watermark than a read that completed before it started',
+  'log-start-decrease': 'a read saw a lower log start, or read below a log start, than one seen or raised before it started',
   'stale-read': 'a fetch missed a record acknowledged (acks=all) before the fetch started',
   'silent-skip': 'a fetch skipped offsets without reporting them as a gap',
   'unexplained-gap': 'a gap appeared with no writer death, lost call or clock fault before it',
-  'group-skip': 'a record in the log was never delivered to a group that consumed from the start',
+  'group-skip': 'a record was never delivered to a group that consumed from the start, though the log start had not passed it',
   'double-ownership': 'two members were assigned one partition at one member epoch',
   'commit-backwards': 'a committed offset went down',
   'commit-past-hwm': 'a committed offset is beyond the high watermark',
@@ -37,6 +38,8 @@ export interface CheckResult {
   counts: Record<AnomalyClass, number>;
   /** Same record (request, index) written by two attempts of one request: explained, not an anomaly. */
   retryDuplicates: number;
+  /** What topic describes saw change between one and the next: proof that compaction and retention ran. */
+  lifecycle: { segmentsRolled: number; logStartMoves: number };
 }
 
 type Key = string;
@@ -53,6 +56,8 @@ export function check(events: HistoryEvent[], options: CheckOptions): CheckResul
   const fetches = ops.filter(isOp('fetch')).filter((op) => op.outcome === 'ok');
   const polls = ops.filter(isOp('poll')).filter((op) => op.outcome === 'ok');
   const describes = ops.filter(isOp('describe')).filter((op) => op.outcome === 'ok');
+  const topicDescribes = ops.filter(isOp('describe-topic')).filter((op) => op.outcome === 'ok');
+  const refusedFetches = ops.filter(isOp('fetch')).filter((op) => op.error?.bounds !== undefined);
 
   // Every observation of (partition, offset) -> values: acknowledged offsets and every read.
   const seen = new Map<Key, Set<string | null>>();
@@ -75,11 +80,25 @@ export function check(events: HistoryEvent[], options: CheckOptions): CheckResul
     for (const r of op.result!.records) final.set(at(op.args.partition, r.offset), r.value);
     finalHwm.set(op.args.partition, Math.max(finalHwm.get(op.args.partition) ?? 0, op.result!.highWatermark));
   }
+  // Offsets the final read passed because the log start was above them: a 416 naming it.
+  const deletedBeforeFinal = refusedFetches.filter((op) => op.args.final).map((op) => ({ partition: op.args.partition, startOffset: op.args.offset, endOffset: op.error!.bounds!.logStartOffset }));
+  // Each gap once (re-reads report it again), with the first fetch that reported it.
+  const gapsByRange = new Map<string, { partition: number; startOffset: number; endOffset: number; id: number }>();
+  for (const op of fetches) for (const g of op.result!.gaps) {
+    const range = `${at(op.args.partition, g.startOffset)}-${g.endOffset}`;
+    if (!gapsByRange.has(range)) gapsByRange.set(range, { ...g, partition: op.args.partition, id: op.id });
+  }
+  const gapsRead = [...gapsByRange.values()];
+  const within = (partition: number, offset: number) => (r: { partition: number; startOffset: number; endOffset: number }) => r.partition === partition && r.startOffset <= offset && offset < r.endOffset;
   for (const op of produces) {
     if (op.outcome !== 'ok') continue;
     op.result!.offsets.forEach((o, i) => {
       const value = op.args.records[i]?.value;
-      if (final.get(at(o.partition, o.offset)) !== value) report('lost-write', `produce #${op.id} (${op.args.requestId} attempt ${op.args.attempt}) record ${i} acknowledged at partition ${o.partition} offset ${o.offset}, final read has ${JSON.stringify(final.get(at(o.partition, o.offset)))}`);
+      const acknowledged = `produce #${op.id} (${op.args.requestId} attempt ${op.args.attempt}) record ${i} acknowledged at partition ${o.partition} offset ${o.offset}`;
+      const gap = gapsRead.find(within(o.partition, o.offset));
+      if (gap) report('lost-write', `${acknowledged}, fetch #${gap.id} read a gap there`);
+      const key = at(o.partition, o.offset);
+      if (final.get(key) !== value && (final.has(key) || !deletedBeforeFinal.some(within(o.partition, o.offset)))) report('lost-write', `${acknowledged}, final read has ${JSON.stringify(final.get(key))}`);
     });
   }
 
@@ -129,10 +148,11 @@ export function check(events: HistoryEvent[], options: CheckOptions): CheckResul
   const hwmReads: Array<Observation & { partition: number }> = [
     ...fetches.map((op) => ({ op, key: op.args.partition, partition: op.args.partition, value: op.result!.highWatermark })),
     ...describes.flatMap((op) => op.result!.offsets.flatMap((o) => (o.highWatermark === null ? [] : [{ op, key: o.partition, partition: o.partition, value: o.highWatermark }]))),
+    ...topicDescribes.flatMap((op) => op.result!.partitions.map((p) => ({ op, key: p.partition, partition: p.partition, value: p.highWatermark }))),
+    // A 416 names the valid range when it refused: an offset below the log start is no decrease.
+    ...refusedFetches.map((op) => ({ op, key: op.args.partition, partition: op.args.partition, value: op.error!.bounds!.highWatermark })),
   ];
-  // A 416 says the high watermark is below the offset asked for: an upper bound, never a lower one.
-  const outOfRange = ops.filter(isOp('fetch')).filter((op) => op.error?.code === 'OFFSET_OUT_OF_RANGE').map((op) => ({ op, key: op.args.partition, partition: op.args.partition, value: op.args.offset - 1 }));
-  forEachAfter([...hwmReads, ...outOfRange], hwmReads, (r, before) => {
+  forEachAfter(hwmReads, hwmReads, (r, before) => {
     if (r.value < before.value) report('hwm-decrease', `${r.op.f} #${r.op.id} saw high watermark ${r.value} of partition ${r.partition}; #${before.id} had seen ${before.value}`);
   });
   // acks=all: a fetch that started after the acknowledgement has a high watermark above the offset.
@@ -141,6 +161,25 @@ export function check(events: HistoryEvent[], options: CheckOptions): CheckResul
   forEachAfter(fetchHwms, acked, (r, before) => {
     if (before.value >= r.value) report('stale-read', `fetch #${r.op.id} of partition ${r.partition} saw high watermark ${r.value}, but offset ${before.value} was acknowledged by produce #${before.id} before it started`);
   });
+
+  // The log start only grows. Reads of it (fetches, 416s, topic describes, DeleteRecords answers)
+  // bound it from below and above; a fetch or poll served at an offset bounds it from above.
+  const logStartReads: Array<Observation & { partition: number }> = [
+    ...fetches.map((op) => ({ op, key: op.args.partition, partition: op.args.partition, value: op.result!.logStartOffset })),
+    ...refusedFetches.map((op) => ({ op, key: op.args.partition, partition: op.args.partition, value: op.error!.bounds!.logStartOffset })),
+    ...topicDescribes.flatMap((op) => op.result!.partitions.map((p) => ({ op, key: p.partition, partition: p.partition, value: p.logStartOffset }))),
+    ...ops.filter(isOp('delete-records')).filter((op) => op.outcome === 'ok').map((op) => ({ op, key: op.args.partition, partition: op.args.partition, value: op.result!.logStartOffset })),
+  ];
+  const servedAt: Array<Observation & { partition: number }> = [
+    ...fetches.map((op) => ({ op, key: op.args.partition, partition: op.args.partition, value: op.args.offset })),
+    ...polls.flatMap((op) => [...lowestPerPartition(op.result!.records)].map(([partition, offset]) => ({ op, key: partition, partition, value: offset }))),
+  ];
+  forEachAfter([...logStartReads, ...servedAt], logStartReads, (r, before) => {
+    if (r.value < before.value) report('log-start-decrease', `${r.op.f} #${r.op.id} ${servedAt.includes(r) ? 'was served from offset' : 'saw log start'} ${r.value} of partition ${r.partition}; #${before.id} had seen log start ${before.value}`);
+  });
+  for (const op of ops.filter(isOp('delete-records'))) {
+    if (op.outcome === 'ok' && op.result!.logStartOffset < op.args.offset) report('log-start-decrease', `delete-records #${op.id} to offset ${op.args.offset} of partition ${op.args.partition} answered log start ${op.result!.logStartOffset}`);
+  }
 
   // Gaps: each needs a cause shortly before it was first seen.
   const causes = [
@@ -161,10 +200,25 @@ export function check(events: HistoryEvent[], options: CheckOptions): CheckResul
     if (!explained) report('unexplained-gap', `gap at ${key} first seen at ${time} with no cause in the ${options.gapCauseWindowMs} ms of uptime before`);
   }
 
-  // Groups: every record of the final read delivered at least once to each drained group.
+  // Groups: every record seen, delivered at least once to each drained group unless the log start
+  // had passed it when the group moved past it. The group moved past a record it was never
+  // delivered before its first kept poll that delivered a later offset (or, for a record of the
+  // final read, before its last operation: the drain); the log start then was at most any seen by
+  // an operation invoked after that.
+  const logStartAfter = upperBoundsAfter([...logStartReads, ...servedAt]);
   for (const group of options.drainedGroups) {
-    const delivered = new Set(polls.filter((op) => op.args.group === group && !op.args.abandoned).flatMap((op) => op.result!.records.map((r) => at(r.partition, r.offset))));
-    for (const key of final.keys()) if (!delivered.has(key)) report('group-skip', `group ${group} was never delivered the record at ${key}`);
+    const kept = polls.filter((op) => op.args.group === group && !op.args.abandoned);
+    const delivered = new Set(kept.flatMap((op) => op.result!.records.map((r) => at(r.partition, r.offset))));
+    const passedAt = firstDeliveryPast(kept);
+    const groupEnd = ops.reduce((end, op) => ((op.args as { group?: string }).group === group ? Math.max(end, op.completedAt) : end), -Infinity);
+    for (const key of seen.keys()) {
+      if (delivered.has(key)) continue;
+      const [partition, offset] = key.split('/').map(Number) as [number, number];
+      const passed = passedAt(partition, offset) ?? (final.has(key) ? groupEnd : undefined);
+      if (passed === undefined) continue;
+      const bound = logStartAfter(partition, passed);
+      if (bound && bound.value <= offset) report('group-skip', `group ${group} was never delivered the record at ${key}; #${bound.id} saw log start at most ${bound.value} after the group moved past it`);
+    }
   }
   const owners = new Map<string, Set<string>>();
   for (const op of [...ops.filter(isOp('join')), ...polls]) {
@@ -188,11 +242,84 @@ export function check(events: HistoryEvent[], options: CheckOptions): CheckResul
   }
 
   const counts = Object.fromEntries(Object.keys(ANOMALY_CLASSES).map((cls) => [cls, anomalies.filter((a) => a.class === cls).length])) as Record<AnomalyClass, number>;
-  return { anomalies, counts, retryDuplicates };
+  return { anomalies, counts, retryDuplicates, lifecycle: lifecycleSeen(topicDescribes) };
+}
+
+/** Segments rolled and log start moves between one topic describe and the next (lower bounds: retention removes segments too). */
+function lifecycleSeen(describes: Array<Operation<'describe-topic'>>): CheckResult['lifecycle'] {
+  const last = new Map<number, { segments: number; logStartOffset: number }>();
+  const seen = { segmentsRolled: 0, logStartMoves: 0 };
+  for (const op of [...describes].sort((a, b) => a.completedAt - b.completedAt)) {
+    for (const p of op.result!.partitions) {
+      const before = last.get(p.partition) ?? { segments: 0, logStartOffset: 0 };
+      seen.segmentsRolled += Math.max(0, p.segments - before.segments);
+      if (p.logStartOffset > before.logStartOffset) seen.logStartMoves++;
+      last.set(p.partition, p);
+    }
+  }
+  return seen;
+}
+
+function lowestPerPartition(records: Array<{ partition: number; offset: number }>): Map<number, number> {
+  const lowest = new Map<number, number>();
+  for (const r of records) lowest.set(r.partition, Math.min(lowest.get(r.partition) ?? Infinity, r.offset));
+  return lowest;
+}
+
+/** (partition, offset) -> when the first of `polls` that delivered a later offset of the partition completed. */
+function firstDeliveryPast(polls: Array<Operation<'poll'>>): (partition: number, offset: number) => number | undefined {
+  // Per partition, the polls by the highest offset each delivered, and the earliest completion from each on.
+  const byPartition = new Map<number, Array<{ highest: number; completedAt: number }>>();
+  for (const op of polls) {
+    const highest = new Map<number, number>();
+    for (const r of op.result!.records) highest.set(r.partition, Math.max(highest.get(r.partition) ?? -1, r.offset));
+    for (const [partition, offset] of highest) listIn(byPartition, partition).push({ highest: offset, completedAt: op.completedAt });
+  }
+  for (const list of byPartition.values()) {
+    list.sort((a, b) => a.highest - b.highest);
+    for (let i = list.length - 2; i >= 0; i--) list[i]!.completedAt = Math.min(list[i]!.completedAt, list[i + 1]!.completedAt);
+  }
+  return (partition, offset) => {
+    const list = byPartition.get(partition) ?? [];
+    const first = firstIndex(list, (e) => e.highest > offset);
+    return list[first]?.completedAt;
+  };
+}
+
+/** (partition, time) -> the lowest of `bounds` seen by an operation invoked at or after `time`. */
+function upperBoundsAfter(bounds: Array<Observation & { partition: number }>): (partition: number, time: number) => { value: number; id: number } | undefined {
+  const byPartition = new Map<number, Array<{ invokedAt: number; value: number; id: number }>>();
+  for (const b of bounds) listIn(byPartition, b.partition).push({ invokedAt: b.op.invokedAt, value: b.value, id: b.op.id });
+  for (const list of byPartition.values()) {
+    list.sort((a, b) => a.invokedAt - b.invokedAt);
+    for (let i = list.length - 2; i >= 0; i--) if (list[i + 1]!.value < list[i]!.value) [list[i]!.value, list[i]!.id] = [list[i + 1]!.value, list[i + 1]!.id];
+  }
+  return (partition, time) => {
+    const list = byPartition.get(partition) ?? [];
+    const first = list[firstIndex(list, (e) => e.invokedAt >= time)];
+    return first && { value: first.value, id: first.id };
+  };
+}
+
+/** The first index of a sorted list whose element satisfies `past` (monotone: false, then true); the length if none. */
+function firstIndex<T>(list: T[], past: (item: T) => boolean): number {
+  let [low, high] = [0, list.length];
+  while (low < high) {
+    const mid = (low + high) >> 1;
+    if (past(list[mid]!)) high = mid;
+    else low = mid + 1;
+  }
+  return low;
 }
 
 function addTo<K, V>(sets: Map<K, Set<V>>, key: K, value: V): void {
   sets.set(key, (sets.get(key) ?? new Set()).add(value));
+}
+
+function listIn<K, V>(lists: Map<K, V[]>, key: K): V[] {
+  const list = lists.get(key) ?? [];
+  lists.set(key, list);
+  return list;
 }
 
 /** Offsets of one request's batch in one partition: record i of the request's records there is base + i. */

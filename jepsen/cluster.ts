@@ -2,6 +2,7 @@
 // DynamoDB Local and s3rver) on a data directory, and optionally a second server with an offset
 // clock on the same emulators. Each is its own process group, so kill -9 takes the whole tree.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +15,8 @@ const START_ATTEMPTS = 3;
 
 export interface ClusterOptions {
   dataDir: string;
+  /** Every server's stderr goes here too (maintenance failures, for one), kept with the history. */
+  serverLog: string;
   mainPort: number;
   skewedPort: number;
   clockOffsetMs: number;
@@ -122,7 +125,10 @@ export class Cluster {
     });
     const lines: string[] = [];
     let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr = (stderr + d.toString()).slice(-4000);
+      appendFileSync(this.options.serverLog, d);
+    });
     const ready = new Promise<string[]>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`the server did not start within ${READY_TIMEOUT_MS} ms\n${stderr}`)), READY_TIMEOUT_MS);
       child.once('exit', (code, signal) => {

@@ -36,6 +36,7 @@ export interface FetchResult {
   records: RecordRef[];
   nextOffset: number;
   highWatermark: number;
+  logStartOffset: number;
   gaps: Array<{ startOffset: number; endOffset: number }>;
 }
 
@@ -70,6 +71,30 @@ export interface DescribeResult {
   offsets: Array<{ topic: string; partition: number; committedOffset: number | null; highWatermark: number | null }>;
 }
 
+export interface DescribeTopicArgs {
+  topic: string;
+}
+export interface PartitionFigures {
+  partition: number;
+  logStartOffset: number;
+  highWatermark: number;
+  segments: number;
+  bytes: number;
+}
+export interface DescribeTopicResult {
+  partitions: PartitionFigures[];
+}
+/** DeleteRecords of one partition up to `offset`. */
+export interface DeleteRecordsArgs {
+  topic: string;
+  partition: number;
+  offset: number;
+}
+/** The partition's log start after the call (higher than asked if it already was). */
+export interface DeleteRecordsResult {
+  logStartOffset: number;
+}
+
 export interface Ops {
   produce: { args: ProduceArgs; result: ProduceResult };
   fetch: { args: FetchArgs; result: FetchResult };
@@ -77,6 +102,8 @@ export interface Ops {
   poll: { args: PollArgs; result: PollResult };
   leave: { args: LeaveArgs; result: Record<string, never> };
   describe: { args: DescribeArgs; result: DescribeResult };
+  'describe-topic': { args: DescribeTopicArgs; result: DescribeTopicResult };
+  'delete-records': { args: DeleteRecordsArgs; result: DeleteRecordsResult };
 }
 export type OpName = keyof Ops;
 
@@ -84,6 +111,8 @@ export interface ErrorInfo {
   status?: number;
   code?: string;
   message: string;
+  /** A 416's valid range at the time it was refused, as its message names it. */
+  bounds?: { logStartOffset: number; highWatermark: number };
 }
 
 export type Outcome = 'ok' | 'fail' | 'info';

@@ -15,7 +15,7 @@ import { sleep } from '../lib/retry.ts';
 import { ANOMALY_CLASSES, check } from './checker.ts';
 import { Cluster } from './cluster.ts';
 import { History, pairOperations } from './history.ts';
-import { call, describer, drain, fetcher, finalRead, member, PARTITIONS, producer, TOPIC, type Client } from './workload.ts';
+import { call, describer, drain, fetcher, finalDescribe, finalRead, member, PARTITIONS, producer, TOPIC, TOPIC_CONFIG, trimmer, type Client } from './workload.ts';
 
 const { values } = parseArgs({ options: { long: { type: 'boolean', default: false }, short: { type: 'boolean', default: false }, seed: { type: 'string' }, keep: { type: 'boolean', default: false } } });
 const seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(values.seed);
@@ -36,6 +36,7 @@ const log = (line: string) => console.log(`[jepsen +${((Date.now() - started) / 
 const started = Date.now();
 const cluster = new Cluster({
   dataDir: join(dataDir, 'stack'),
+  serverLog: join(dataDir, 'servers.log'),
   mainPort: await freePort(),
   skewedPort: await freePort(),
   clockOffsetMs: CLOCK_OFFSET_MS,
@@ -52,7 +53,7 @@ try {
   const deadline = Date.now() + plan.workloadMs;
   const client = (url: () => string, deadlineAt = deadline): Client => ({ history, random: seededRandom(Math.floor(random() * 2 ** 31)), url, deadline: deadlineAt });
   const main = () => cluster.mainUrl;
-  await call(cluster.mainUrl, 'POST', '/v1/topics', { name: TOPIC, partitions: PARTITIONS }, 30_000);
+  await call(cluster.mainUrl, 'POST', '/v1/topics', { name: TOPIC, partitions: PARTITIONS, config: TOPIC_CONFIG }, 30_000);
   log(`workload for ${plan.workloadMs / 1000} s`);
 
   const workers = [
@@ -61,6 +62,7 @@ try {
     ...Array.from({ length: plan.fetchers }, (_, i) => fetcher(client(main), `fetcher-${i}`)),
     ...GROUPS.flatMap((g) => Array.from({ length: plan.membersPerGroup }, (_, i) => member(client(main), `${g}-member-${i}`, g))),
     describer(client(main), 'describer', GROUPS),
+    trimmer(client(main), 'trimmer'),
   ];
   await Promise.all([...workers, nemesis(deadline)]);
 
@@ -74,6 +76,8 @@ try {
   const ends = await finalRead(after);
   log(`final read: records end at ${ends.join(', ')}; draining groups`);
   for (const group of GROUPS) await drain(after, group, ends);
+  // The log starts after every group was drained: the groups skipped nothing at or above them.
+  await finalDescribe(after);
 
   const result = check(history.events, { gapCauseWindowMs: 60_000, drainedGroups: GROUPS });
   printReport(result);
@@ -84,7 +88,7 @@ try {
 } finally {
   await cluster.killAll();
   if (exitCode === 0 && !values.keep) rmSync(dataDir, { recursive: true, force: true });
-  else log(`history kept in ${join(dataDir, 'history.jsonl')}`);
+  else log(`history kept in ${join(dataDir, 'history.jsonl')}, the servers' stderr in ${join(dataDir, 'servers.log')}`);
 }
 process.exit(exitCode);
 
@@ -137,8 +141,11 @@ function printReport(result: ReturnType<typeof check>): void {
   const perFault = new Map<string, number>();
   for (const e of history.events) if (e.type === 'nemesis') perFault.set(e.fault, (perFault.get(e.fault) ?? 0) + 1);
   console.log('\noperations (ok / fail / info):');
-  for (const [f, c] of [...perOp].sort()) console.log(`  ${f.padEnd(10)} ${c.ok} / ${c.fail} / ${c.info}`);
+  for (const [f, c] of [...perOp].sort()) console.log(`  ${f.padEnd(14)} ${c.ok} / ${c.fail} / ${c.info}`);
   console.log(`  records written twice by a client retry (explained): ${result.retryDuplicates}`);
+  console.log('lifecycle (seen by describe):');
+  console.log(`  segments rolled        ${result.lifecycle.segmentsRolled}`);
+  console.log(`  log start moves        ${result.lifecycle.logStartMoves}`);
   console.log('faults:');
   for (const [fault, n] of [...perFault].sort()) console.log(`  ${fault.padEnd(16)} ${n}`);
   console.log('anomalies:');

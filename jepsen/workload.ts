@@ -1,10 +1,16 @@
 // The workload: clients of the HTTP API (plain fetch() with timeouts), each a bounded loop that
 // records every operation in the history.
 import { sleep } from '../lib/retry.ts';
-import { History, recordValue, type Assignment, type ErrorInfo, type FetchResult, type Operation, type PollResult, type ProduceArgs } from './history.ts';
+import { History, recordValue, type Assignment, type DescribeTopicResult, type ErrorInfo, type FetchResult, type Operation, type PollResult, type ProduceArgs } from './history.ts';
 
 export const TOPIC = 'jepsen';
 export const PARTITIONS = 4;
+/**
+ * Small segments, rolled at least every second, so that maintenance passes (compaction, then
+ * retention by size and below the log start) run many times during a short run and kills land in
+ * the middle of them; retention.bytes keeps about two full segments per partition.
+ */
+export const TOPIC_CONFIG = { 'segment.bytes': 4096, 'segment.ms': 1000, 'retention.bytes': 8192 };
 const SESSION_TIMEOUT_MS = 6000;
 const PRODUCE_ATTEMPTS = 3;
 
@@ -27,9 +33,18 @@ export async function call(url: string, method: string, path: string, body: unkn
   return json;
 }
 
+/** The valid range a 416 names: "... valid offsets are <log start> (log start) to <high watermark> (high watermark)". */
+function outOfRangeBounds(err: HttpError): ErrorInfo['bounds'] {
+  const named = err.status === 416 ? /valid offsets are (\d+) \(log start\) to (\d+) \(high watermark\)/.exec(err.message) : null;
+  return named ? { logStartOffset: Number(named[1]), highWatermark: Number(named[2]) } : undefined;
+}
+
 /** A 4xx was validated and refused before anything was written: fail. Anything else may have happened: info. */
 export function classify(err: unknown): { outcome: 'fail' | 'info'; error: ErrorInfo } {
-  if (err instanceof HttpError) return { outcome: err.status < 500 ? 'fail' : 'info', error: { status: err.status, code: err.code, message: err.message } };
+  if (err instanceof HttpError) {
+    const bounds = outOfRangeBounds(err);
+    return { outcome: err.status < 500 ? 'fail' : 'info', error: { status: err.status, code: err.code, message: err.message, ...(bounds ? { bounds } : {}) } };
+  }
   const name = err instanceof Error ? err.name : 'Error';
   return { outcome: 'info', error: { code: name === 'TimeoutError' || name === 'AbortError' ? 'CLIENT_TIMEOUT' : 'CONNECTION', message: err instanceof Error ? err.message : String(err) } };
 }
@@ -84,13 +99,21 @@ export async function producer(c: Client, name: string): Promise<void> {
 }
 
 export async function fetchOnce(c: Client, name: string, partition: number, offset: number, options: { waitMs: number; final?: boolean; timeoutMs?: number }): Promise<Operation<'fetch'>> {
-  return c.history.record(name, 'fetch', { topic: TOPIC, partition, offset, ...(options.final ? { final: true } : {}) }, async () => {
+  const op = await c.history.record(name, 'fetch', { topic: TOPIC, partition, offset, ...(options.final ? { final: true } : {}) }, async () => {
     const res = (await call(c.url(), 'GET', `/v1/topics/${TOPIC}/partitions/${partition}/records?offset=${offset}&maxRecords=200&waitMs=${options.waitMs}`, undefined, options.timeoutMs ?? timeout(c))) as FetchResult & { records: Array<{ offset: number; value: string | null; partition: number }> };
-    return { records: res.records.map((r) => ({ partition, offset: r.offset, value: r.value })), nextOffset: res.nextOffset, highWatermark: res.highWatermark, gaps: res.gaps };
+    return { records: res.records.map((r) => ({ partition, offset: r.offset, value: r.value })), nextOffset: res.nextOffset, highWatermark: res.highWatermark, logStartOffset: res.logStartOffset, gaps: res.gaps };
   }, classify);
+  if (op.error?.code === 'OFFSET_OUT_OF_RANGE' && !op.error.bounds) throw new Error(`fetch #${op.id}: a 416 that names no valid range: ${op.error.message}`);
+  return op;
 }
 
-/** Tails every partition, sometimes re-reading from an earlier offset. */
+/** Where a read from `offset` goes on: past what it read, or up to the log start a 416 names. */
+function nextReadOffset(offset: number, op: Operation<'fetch'>): number {
+  if (op.outcome === 'ok') return Math.max(offset, op.result!.nextOffset);
+  return Math.max(offset, op.error?.bounds?.logStartOffset ?? offset);
+}
+
+/** Tails every partition, sometimes re-reading from an earlier offset; a 416 below the log start moves on to it. */
 export async function fetcher(c: Client, name: string): Promise<void> {
   const next = Array.from({ length: PARTITIONS }, () => 0);
   for (let i = 0; Date.now() < c.deadline; i++) {
@@ -98,8 +121,8 @@ export async function fetcher(c: Client, name: string): Promise<void> {
     const offset = c.random() < 0.1 ? int(c.random, 0, next[partition]!) : next[partition]!;
     const op = await fetchOnce(c, name, partition, offset, { waitMs: int(c.random, 0, 300) });
     await afterFailure(c, op);
-    if (op.outcome === 'ok') next[partition] = Math.max(next[partition]!, op.result!.nextOffset);
-    else await sleep(int(c.random, 20, 200));
+    next[partition] = nextReadOffset(next[partition]!, op);
+    if (op.outcome !== 'ok') await sleep(int(c.random, 20, 200));
   }
 }
 
@@ -165,6 +188,53 @@ export async function describe(c: Client, name: string, group: string, timeoutMs
   }, classify);
 }
 
+export async function describeTopic(c: Client, name: string, timeoutMs = 10_000): Promise<Operation<'describe-topic'>> {
+  return c.history.record(name, 'describe-topic', { topic: TOPIC }, async () => {
+    const res = (await call(c.url(), 'GET', `/v1/topics/${TOPIC}`, undefined, timeoutMs)) as DescribeTopicResult;
+    return { partitions: res.partitions.map(({ partition, logStartOffset, highWatermark, segments, bytes }) => ({ partition, logStartOffset, highWatermark, segments, bytes })) };
+  }, classify);
+}
+
+/** After the run: describes the topic until a describe succeeds (the faults go on). */
+export async function finalDescribe(c: Client): Promise<void> {
+  while ((await describeTopic(c, 'final', 30_000)).outcome !== 'ok') {
+    if (Date.now() > c.deadline) throw new Error('the topic could not be described after the run');
+    await sleep(200);
+  }
+}
+
+async function deleteRecords(c: Client, name: string, partition: number, offset: number): Promise<Operation<'delete-records'>> {
+  const op = await c.history.record(name, 'delete-records', { topic: TOPIC, partition, offset }, async () => {
+    const res = (await call(c.url(), 'POST', `/v1/topics/${TOPIC}/delete-records`, { partitions: [{ partition, offset }] }, timeout(c))) as { partitions: Array<{ logStartOffset: number }> };
+    return { logStartOffset: res.partitions[0]!.logStartOffset };
+  }, classify);
+  await afterFailure(c, op);
+  return op;
+}
+
+/**
+ * Describes the topic every 1-2 s (the log start, high watermark and segments of each partition)
+ * and deletes the records of one partition up to a point above its log start, at most halfway to
+ * its high watermark; sometimes sends that request again at once (a client retry), or a lower
+ * offset (a late retry), both of which must change nothing.
+ */
+export async function trimmer(c: Client, name: string): Promise<void> {
+  while (Date.now() < c.deadline) {
+    const described = await describeTopic(c, name);
+    await afterFailure(c, described);
+    const figures = described.result?.partitions[int(c.random, 0, PARTITIONS - 1)];
+    if (figures) {
+      const { partition, logStartOffset, highWatermark } = figures;
+      const offset = Math.min(highWatermark, logStartOffset + int(c.random, 1, Math.max(1, Math.floor((highWatermark - logStartOffset) / 2))));
+      const first = await deleteRecords(c, name, partition, offset);
+      const roll = c.random();
+      if (roll < 0.2 || first.outcome === 'info') await deleteRecords(c, name, partition, offset);
+      else if (roll < 0.3) await deleteRecords(c, name, partition, int(c.random, 0, offset));
+    }
+    await sleep(int(c.random, 1000, 2000));
+  }
+}
+
 /** Reads the groups' committed offsets, one call at a time. */
 export async function describer(c: Client, name: string, groups: string[]): Promise<void> {
   while (Date.now() < c.deadline) {
@@ -174,7 +244,7 @@ export async function describer(c: Client, name: string, groups: string[]): Prom
 }
 
 /**
- * After the run: reads each partition from its start to its high watermark. Returns, per partition,
+ * After the run: reads each partition from its log start to its high watermark. Returns, per partition,
  * the end of its data: one past its last record (gaps may follow).
  */
 export async function finalRead(c: Client): Promise<number[]> {
@@ -186,6 +256,8 @@ export async function finalRead(c: Client): Promise<number[]> {
       if (Date.now() > c.deadline || reads > 10_000) throw new Error(`the final read of partition ${partition} did not finish`);
       const op = await fetchOnce(c, 'final', partition, offset, { waitMs: 0, final: true, timeoutMs: 30_000 });
       if (op.outcome !== 'ok') {
+        // Retention may have raised the log start: the read goes on from there.
+        offset = nextReadOffset(offset, op);
         await sleep(200);
         continue;
       }

@@ -8,7 +8,7 @@
 //   QUEUE_AUTH_MODE=api-key npm start   require API keys (issue them with scripts/api-keys.ts)
 // For the fault-injection suite (jepsen/) only:
 //   QUEUE_FAULTS=seed=7,lose=0.02,...   inject faults into AWS calls (local/faults.ts); each is logged
-//   QUEUE_CLOCK_OFFSET_MS=16000         this server's sequencer and group clocks run ahead (or behind)
+//   QUEUE_CLOCK_OFFSET_MS=16000         this server's clocks (sequencer, groups, maintenance) run ahead (or behind)
 import { serve } from '@hono/node-server';
 import { parseArgs } from 'node:util';
 import { configFromEnv } from '../lib/config.ts';
@@ -46,7 +46,7 @@ try {
   const clockOffsetMs = Number(env.QUEUE_CLOCK_OFFSET_MS ?? 0);
   if (!Number.isFinite(clockOffsetMs)) throw new Error(`QUEUE_CLOCK_OFFSET_MS must be a number of milliseconds, not ${env.QUEUE_CLOCK_OFFSET_MS}`);
   const clock = { now: () => Date.now() + clockOffsetMs };
-  const services = createServices(storage, clock, clock);
+  const services = createServices(storage, clock, clock, { lease: clock, compactor: clock, retention: clock, collector: clock });
   // What the maintenance function does in AWS, triggered the same way: by writes (and a sweep).
   const maintenance = new MaintenanceLoop(services.maintenance);
   services.producer.onPersisted((topic, partitions) => maintenance.touch(topic, partitions));

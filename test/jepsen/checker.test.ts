@@ -15,17 +15,24 @@ function op<K extends OpName>(f: K, args: Ops[K]['args'], invokedAt: number, com
 const nemesis = (fault: NemesisEvent['fault'], time: number): HistoryEvent => ({ type: 'nemesis', fault, time });
 const produce = (requestId: string, attempt: number, count: number, acks: 'all' | '1' = 'all') => ({ topic: 't', acks, requestId, attempt, records: Array.from({ length: count }, (_, i) => ({ value: `${requestId}:${attempt}:${i}` })) });
 const rec = (offset: number, value: string, partition = 0) => ({ partition, offset, value });
-const fetched = (partition: number, offset: number, records: Array<{ offset: number; value: string }>, nextOffset: number, highWatermark: number, gaps: Array<{ startOffset: number; endOffset: number }> = []) =>
-  ({ records: records.map((r) => ({ partition, ...r })), nextOffset, highWatermark, gaps });
+const fetched = (partition: number, offset: number, records: Array<{ offset: number; value: string }>, nextOffset: number, highWatermark: number, gaps: Array<{ startOffset: number; endOffset: number }> = [], logStartOffset = 0) =>
+  ({ records: records.map((r) => ({ partition, ...r })), nextOffset, highWatermark, logStartOffset, gaps });
+const outOfRange = (partition: number, offset: number, logStartOffset: number, highWatermark: number) =>
+  ({ status: 416, code: 'OFFSET_OUT_OF_RANGE', message: `offset ${offset} is out of range`, bounds: { logStartOffset, highWatermark } });
+const figures = (...partitions: Array<[partition: number, logStartOffset: number, highWatermark: number, segments: number]>) =>
+  ({ partitions: partitions.map(([partition, logStartOffset, highWatermark, segments]) => ({ partition, logStartOffset, highWatermark, segments, bytes: 100 * segments })) });
 const assigned = (memberId: string, memberEpoch: number, partitions: number[]) => ({ memberId, memberEpoch, assignment: [{ topic: 't', partitions }] });
 const offsets = (committedOffset: number | null, highWatermark: number) => ({ offsets: [{ topic: 't', partition: 0, committedOffset, highWatermark }] });
 
 /**
  * A clean history: acknowledged writes (one retried after a timeout, its first attempt landing too),
- * a 4xx write, a gap after a kill, reads, a group member and committed offsets.
+ * a 4xx write, a gap after a kill, reads, a group member and committed offsets. Partition 2 has its
+ * records deleted below offset 2 (DeleteRecords): a fetch below is 416, the group skips them, the
+ * final read starts at 2; compaction rolled segments meanwhile.
  */
 function cleanHistory(): HistoryEvent[] {
   const log = [rec(0, 'r0:0:0'), rec(1, 'r0:0:1'), rec(2, 'r1:1:0'), rec(3, 'r1:0:0')];
+  const trimmed = [rec(0, 'r6:0:0', 2), rec(1, 'r6:0:1', 2), rec(2, 'r6:0:2', 2)];
   return [
     ...op('produce', produce('r0', 0, 2), 1, 2, 'ok', { offsets: [{ partition: 0, offset: 0 }, { partition: 0, offset: 1 }] }),
     ...op('produce', produce('r1', 0, 1), 3, 4, 'info', undefined, { code: 'CLIENT_TIMEOUT', message: 'timeout' }),
@@ -37,8 +44,17 @@ function cleanHistory(): HistoryEvent[] {
     ...op('describe', { group: 'g' }, 9, 10, 'ok', offsets(4, 4)),
     nemesis('kill', 10),
     nemesis('restart', 11),
+    ...op('produce', produce('r6', 0, 3), 12, 13, 'ok', { offsets: trimmed.map(({ partition, offset }) => ({ partition, offset })) }),
+    ...op('fetch', { topic: 't', partition: 2, offset: 0 }, 13, 14, 'ok', fetched(2, 0, trimmed, 3, 3)),
+    ...op('delete-records', { topic: 't', partition: 2, offset: 2 }, 14, 15, 'ok', { logStartOffset: 2 }),
+    ...op('describe-topic', { topic: 't' }, 15, 16, 'ok', figures([0, 0, 4, 1], [2, 2, 3, 1])),
+    ...op('fetch', { topic: 't', partition: 2, offset: 0 }, 16, 17, 'fail', undefined, outOfRange(2, 0, 2, 3)),
+    ...op('poll', { group: 'g', memberId: 'A' }, 17, 18, 'ok', { ...assigned('A', 2, [0, 2]), pollId: 'P2', records: [{ ...trimmed[2]!, topic: 't' }] }),
     ...op('fetch', { topic: 't', partition: 0, offset: 0, final: true }, 20, 21, 'ok', fetched(0, 0, log, 5, 5, [{ startOffset: 4, endOffset: 5 }])),
+    ...op('fetch', { topic: 't', partition: 2, offset: 0, final: true }, 20, 21, 'fail', undefined, outOfRange(2, 0, 2, 3)),
+    ...op('fetch', { topic: 't', partition: 2, offset: 2, final: true }, 21, 22, 'ok', fetched(2, 2, trimmed.slice(2), 3, 3, [], 2)),
     ...op('describe', { group: 'g' }, 21, 22, 'ok', offsets(4, 5)),
+    ...op('describe-topic', { topic: 't' }, 22, 23, 'ok', figures([0, 0, 5, 2], [2, 2, 3, 0])),
   ];
 }
 
@@ -51,29 +67,54 @@ const plants: Record<AnomalyClass, { history: HistoryEvent[]; drainedGroups?: st
   'failed-write-visible': { history: op('fetch', { topic: 't', partition: 1, offset: 5 }, 30, 31, 'ok', fetched(1, 5, [{ offset: 5, value: 'r2:0:0' }], 6, 6)) },
   'non-contiguous': { history: op('fetch', { topic: 't', partition: 3, offset: 0 }, 30, 31, 'ok', fetched(3, 0, [{ offset: 0, value: 'r5:0:0' }, { offset: 2, value: 'r5:0:1' }], 3, 3, [{ startOffset: 1, endOffset: 2 }])) },
   'hwm-decrease': { history: op('fetch', { topic: 't', partition: 0, offset: 3 }, 30, 31, 'ok', fetched(0, 3, [], 3, 3)) },
+  // Reads after a DeleteRecords was answered see its log start, at least.
+  'log-start-decrease': { history: [...op('delete-records', { topic: 't', partition: 0, offset: 1 }, 30, 31, 'ok', { logStartOffset: 1 }), ...op('describe-topic', { topic: 't' }, 32, 33, 'ok', figures([0, 0, 5, 2]))] },
   'stale-read': { history: op('fetch', { topic: 't', partition: 0, offset: 0 }, 2.5, 2.6, 'ok', fetched(0, 0, [{ offset: 0, value: 'r0:0:0' }], 1, 1)) },
   'silent-skip': { history: op('fetch', { topic: 't', partition: 0, offset: 0 }, 8.5, 8.6, 'ok', fetched(0, 0, [{ offset: 0, value: 'r0:0:0' }, { offset: 2, value: 'r1:1:0' }], 3, 4)) },
   'unexplained-gap': { history: op('fetch', { topic: 't', partition: 1, offset: 0 }, 90_000, 90_001, 'ok', fetched(1, 0, [], 1, 1, [{ startOffset: 0, endOffset: 1 }])) },
-  'group-skip': { history: [], drainedGroups: ['g', 'g2'] },
+  // Passed the record at 3 (a later one delivered), though the log start stayed below it.
+  'group-skip': {
+    history: [
+      ...op('fetch', { topic: 't', partition: 2, offset: 3 }, 29, 30, 'ok', fetched(2, 3, [{ offset: 3, value: 'r7:0:0' }], 4, 4, [], 2)),
+      ...op('poll', { group: 'g', memberId: 'A' }, 30, 31, 'ok', { ...assigned('A', 2, [0, 2]), pollId: 'P4', records: [{ ...rec(4, 'r8:0:0', 2), topic: 't' }] }),
+      ...op('describe-topic', { topic: 't' }, 32, 33, 'ok', figures([0, 0, 5, 2], [2, 2, 5, 0])),
+    ],
+  },
   'double-ownership': { history: op('poll', { group: 'g', memberId: 'B' }, 30, 31, 'ok', { ...assigned('B', 1, [0]), pollId: 'P3', records: [] }) },
   'commit-backwards': { history: op('describe', { group: 'g' }, 30, 31, 'ok', offsets(3, 5)) },
   'commit-past-hwm': { history: op('describe', { group: 'g' }, 30, 31, 'ok', offsets(6, 6)) },
 };
 
 describe('checker', () => {
-  it('finds nothing in a clean history, and tells a client retry duplicate apart', () => {
+  it('finds nothing in a clean history, tells a client retry duplicate apart, and counts what the lifecycle did', () => {
     const result = check(cleanHistory(), options);
     expect(result.anomalies).toEqual([]);
     expect(result.retryDuplicates).toBe(1);
+    // Partition 0 rolled two segments; partition 2 one, then retention removed it; its log start moved once.
+    expect(result.lifecycle).toEqual({ segmentsRolled: 3, logStartMoves: 1 });
   });
 
   it('every anomaly class has a planted case', () => {
     expect(Object.keys(plants).sort()).toEqual(Object.keys(ANOMALY_CLASSES).sort());
   });
 
-  it('a 416 for an offset below a high watermark seen before is a decrease', () => {
-    const refused = op('fetch', { topic: 't', partition: 0, offset: 4 }, 30, 31, 'fail', undefined, { status: 416, code: 'OFFSET_OUT_OF_RANGE', message: 'out of range' });
+  it('a 416 naming a high watermark below one seen before is a decrease', () => {
+    const refused = op('fetch', { topic: 't', partition: 0, offset: 5 }, 30, 31, 'fail', undefined, outOfRange(0, 5, 0, 4));
     expect(check([...cleanHistory(), ...refused], options).anomalies.map((a) => a.class)).toEqual(['hwm-decrease']);
+  });
+
+  it('a group never delivered a record still in the log when it was drained skipped it', () => {
+    expect(check(cleanHistory(), { ...options, drainedGroups: ['g', 'g2'] }).anomalies.map((a) => a.class)).toEqual(Array(5).fill('group-skip'));
+  });
+
+  it('an acknowledged record read as a gap is lost, even once the log start passed it', () => {
+    const gapped = op('fetch', { topic: 't', partition: 2, offset: 1 }, 14, 14.5, 'ok', fetched(2, 1, [rec(2, 'r6:0:2', 2)], 3, 3, [{ startOffset: 1, endOffset: 2 }]));
+    expect(check([...cleanHistory(), ...gapped].sort((a, b) => a.time - b.time), options).anomalies.map((a) => a.class)).toEqual(['lost-write']);
+  });
+
+  it('DeleteRecords answering a log start below the offset asked for lowered it', () => {
+    const lowered = op('delete-records', { topic: 't', partition: 2, offset: 3 }, 30, 31, 'ok', { logStartOffset: 2 });
+    expect(check([...cleanHistory(), ...lowered], options).anomalies.map((a) => a.class)).toEqual(['log-start-decrease']);
   });
 
   it.each(Object.keys(plants) as AnomalyClass[])('detects %s, and only it', (cls) => {
