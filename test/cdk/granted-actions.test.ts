@@ -30,7 +30,7 @@ const S3_ACTION: Record<string, [string, (input: Record<string, unknown>) => str
   GetObjectCommand: ['s3:GetObject', (input) => [input.Key as string]],
   PutObjectCommand: ['s3:PutObject', (input) => [input.Key as string]],
   DeleteObjectsCommand: ['s3:DeleteObject', (input) => (input.Delete as { Objects: Array<{ Key: string }> }).Objects.map((o) => o.Key)],
-  ListObjectsV2Command: ['s3:ListBucket', (input) => [input.Prefix as string]],
+  ListObjectsCommand: ['s3:ListBucket', (input) => [input.Prefix as string]],
 };
 
 /** The IAM actions a command needs, as "table:Action" or "<key prefix>:s3:Action". */
