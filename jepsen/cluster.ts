@@ -3,7 +3,6 @@
 // clock on the same emulators. Each is its own process group, so kill -9 takes the whole tree.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { InjectedFault } from '../local/faults.ts';

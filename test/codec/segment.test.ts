@@ -1,7 +1,6 @@
 import { expectCorrupt, expectEveryFlipRefused } from '../support/corruption.ts';
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { CorruptDataError } from '../../lib/errors.ts';
 import {
   decodeBatch,
   decodeSegment,
