@@ -235,9 +235,12 @@ export function check(events: HistoryEvent[], options: CheckOptions): CheckResul
   forEachAfter(commits, commits, (c, before) => {
     if (c.value < before.value) report('commit-backwards', `describe #${c.op.id}: ${c.key} committed ${c.committed}; #${before.id} had seen ${before.value}`);
   });
+  // The final read bounds only what was committed before it started: the high watermark may grow
+  // afterwards (a hole resolving, a write whose client gave up completing), and a later commit with it.
+  const finalReadStarted = Math.min(...fetches.filter((f) => f.args.final).map((f) => f.invokedAt));
   for (const c of commits) {
     if (c.committed === null) continue;
-    const limit = Math.min(c.hwm ?? Infinity, finalHwm.get(c.partition) ?? Infinity);
+    const limit = Math.min(c.hwm ?? Infinity, c.op.completedAt < finalReadStarted ? (finalHwm.get(c.partition) ?? Infinity) : Infinity);
     if (c.committed > limit) report('commit-past-hwm', `describe #${c.op.id}: ${c.key} committed ${c.committed}, high watermark ${limit}`);
   }
 

@@ -82,7 +82,8 @@ const plants: Record<AnomalyClass, { history: HistoryEvent[]; drainedGroups?: st
   },
   'double-ownership': { history: op('poll', { group: 'g', memberId: 'B' }, 30, 31, 'ok', { ...assigned('B', 1, [0]), pollId: 'P3', records: [] }) },
   'commit-backwards': { history: op('describe', { group: 'g' }, 30, 31, 'ok', offsets(3, 5)) },
-  'commit-past-hwm': { history: op('describe', { group: 'g' }, 30, 31, 'ok', offsets(6, 6)) },
+  // Committed past the high watermark the same describe read after it.
+  'commit-past-hwm': { history: op('describe', { group: 'g' }, 30, 31, 'ok', offsets(6, 5)) },
 };
 
 describe('checker', () => {
@@ -92,6 +93,15 @@ describe('checker', () => {
     expect(result.retryDuplicates).toBe(1);
     // Partition 0 rolled two segments; partition 2 one, then retention removed it; its log start moved once.
     expect(result.lifecycle).toEqual({ segmentsRolled: 3, logStartMoves: 1 });
+  });
+
+  it('bounds a commit by the final read only if it was seen before that read started: the high watermark may grow afterwards', () => {
+    // Committed 6 while the final read (t=20) found the log ending at 5: the commit was seen before it.
+    const early = check([...cleanHistory(), ...op('describe', { group: 'g' }, 18, 19, 'ok', offsets(6, 6))], options);
+    expect(early.anomalies.map((a) => a.class)).toContain('commit-past-hwm');
+    // The same commit seen after the final read, with a high watermark of 6 read alongside it: a
+    // hole at the end resolved, or a write whose client gave up completed, meanwhile.
+    expect(check([...cleanHistory(), ...op('describe', { group: 'g' }, 30, 31, 'ok', offsets(6, 6))], options).anomalies).toEqual([]);
   });
 
   it('every anomaly class has a planted case', () => {
