@@ -7,7 +7,6 @@
 //   trashed                expired segment objects waiting in <pk>/trash for their grace period
 export interface PartitionState {
   leaderEpoch: number;
-  leaseHolder?: string;
   leaseUntil: number;
   logStart: number;
   segmentsEnd: number;
@@ -23,7 +22,6 @@ export function stateFromItem(item: Record<string, unknown> | undefined): Partit
   if (!item) return INITIAL_STATE;
   return {
     leaderEpoch: (item.epoch as number | undefined) ?? 0,
-    leaseHolder: item.holder as string | undefined,
     leaseUntil: (item.until as number | undefined) ?? 0,
     logStart: (item.logStart as number | undefined) ?? 0,
     segmentsEnd: (item.segEnd as number | undefined) ?? 0,
