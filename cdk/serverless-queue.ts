@@ -59,12 +59,20 @@ const SWEEP_RATE = Duration.hours(1);
 
 export type DataTable = 'topics' | 'log' | 'groups';
 
+/** What idempotent producers and transactions do in the groups table (lib/producers). */
+const PRODUCER_STATE_ACTIONS = ['GetItem', 'PutItem', 'UpdateItem', 'ConditionCheckItem'];
+
 /** DynamoDB actions per role and table, from the calls each role's code makes (see the comments). */
 export const TABLE_ACTIONS: Record<FunctionRole, Partial<Record<DataTable, string[]>>> = {
   // Producer: topic lookup; Sequencer.reserve/advance (UpdateItem), commit/tombstone (PutItem), read.
-  produce: { topics: ['GetItem'], log: ['GetItem', 'Query', 'PutItem', 'UpdateItem'] },
-  // Fetcher: topic lookup; Sequencer.readResolved, which tombstones expired holes and advances hwm.
-  fetch: { topics: ['GetItem'], log: ['GetItem', 'Query', 'PutItem', 'UpdateItem'] },
+  // Idempotent producers and transactions (lib/producers): producer, sequence and transaction items
+  // in the groups table (GetItem, PutItem, UpdateItem, ConditionCheckItem in the batch's commit),
+  // a transaction's group offsets (PutItem, ConditionCheckItem on the group item; GetItem to explain
+  // a refusal); pins and markers on the log (UpdateItem, PutItem).
+  produce: { topics: ['GetItem'], log: ['GetItem', 'Query', 'PutItem', 'UpdateItem'], groups: PRODUCER_STATE_ACTIONS },
+  // Fetcher: topic lookup; Sequencer.readResolved, which tombstones expired holes and advances hwm;
+  // a read_committed reader held by a timed-out transaction aborts it (TransactionCoordinator).
+  fetch: { topics: ['GetItem'], log: ['GetItem', 'Query', 'PutItem', 'UpdateItem'], groups: PRODUCER_STATE_ACTIONS },
   // topic-store: create/describe/list/delete/add partitions/alter config; new topics' heads via
   // BatchWriteItem, added partitions' heads via conditional PutItem (never overwriting a live head),
   // deleted topics recorded for the collector (PutItem) and their heads retired (UpdateItem);
@@ -73,7 +81,7 @@ export const TABLE_ACTIONS: Record<FunctionRole, Partial<Record<DataTable, strin
   // GroupStore: conditional Puts and TransactWriteItems (Put, Delete, ConditionCheck), offsets by
   // Query, group list by Scan; polls read the log through the Fetcher's path.
   groups: {
-    groups: ['GetItem', 'PutItem', 'DeleteItem', 'Query', 'Scan', 'ConditionCheckItem'],
+    groups: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Query', 'Scan', 'ConditionCheckItem'],
     topics: ['GetItem'],
     log: ['GetItem', 'Query', 'PutItem', 'UpdateItem'],
   },

@@ -23,7 +23,7 @@ export class InvalidRequestError extends QueueError {
 
 export class NotFoundError extends QueueError {
   readonly status = 404;
-  constructor(readonly code: 'UNKNOWN_TOPIC' | 'UNKNOWN_PARTITION' | 'UNKNOWN_GROUP' | 'UNKNOWN_MEMBER_ID' | 'NOT_FOUND', message: string, options?: { cause?: unknown }) {
+  constructor(readonly code: 'UNKNOWN_TOPIC' | 'UNKNOWN_PARTITION' | 'UNKNOWN_GROUP' | 'UNKNOWN_MEMBER_ID' | 'UNKNOWN_PRODUCER_ID' | 'NOT_FOUND', message: string, options?: { cause?: unknown }) {
     super(message, options);
   }
 }

@@ -1,5 +1,7 @@
 // Request schemas of HTTP API v1 (docs/openapi.json documents the same shapes; test/api/openapi.test.ts checks the bounds).
 import * as z from 'zod';
+import { MAX_SEQUENCE } from '../../lib/producers/idempotence.ts';
+import { MAX_TRANSACTION_TIMEOUT_MS } from '../../lib/producers/transactions.ts';
 
 export const MAX_RECORDS_PER_REQUEST = 10_000;
 export const MAX_FETCH_RECORDS = 10_000;
@@ -18,6 +20,12 @@ export const MAX_RESPONSE_BYTES = MAX_BODY_BYTES;
 export const RESPONSE_ENVELOPE_BYTES = 512 * 1024;
 
 const nonNegativeInt = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+const producerIdField = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+const producerEpochField = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+/** Kafka allows any string; ours also names a DynamoDB key, so it is bounded and printable. */
+const transactionalIdField = z.string().min(1).max(255).regex(/^[\x21-\x7e]+$/, 'transactionalId must be printable ASCII without spaces');
+export const transactionalIdParam = transactionalIdField;
+export const isolationField = z.enum(['read_committed', 'read_uncommitted']);
 
 export const createTopicBody = z.strictObject({
   name: z.string(),
@@ -47,6 +55,36 @@ export const produceBody = z.strictObject({
   })).min(1, 'at least one record is required').max(MAX_RECORDS_PER_REQUEST, `at most ${MAX_RECORDS_PER_REQUEST} records per request`),
   acks: z.enum(['all', '1', '0']).optional(),
   encoding: z.enum(['utf8', 'base64']).optional(),
+  // An idempotent producer (POST /v1/producers): its id, epoch and each partition's first sequence.
+  producerId: producerIdField.optional(),
+  producerEpoch: producerEpochField.optional(),
+  sequences: z.array(z.strictObject({ partition: nonNegativeInt, baseSequence: z.number().int().min(0).max(MAX_SEQUENCE) })).min(1).optional(),
+  transactionalId: transactionalIdField.optional(),
+}).superRefine((body, ctx) => {
+  const given = [body.producerId, body.producerEpoch, body.sequences].filter((f) => f !== undefined).length;
+  if (given !== 0 && given !== 3) ctx.addIssue({ code: 'custom', message: 'producerId, producerEpoch and sequences go together: give all three or none' });
+  if (body.transactionalId !== undefined && given === 0) ctx.addIssue({ code: 'custom', message: 'a transactional write needs producerId, producerEpoch and sequences' });
+  if (given === 3 && body.acks === '0') ctx.addIssue({ code: 'custom', message: 'an idempotent request needs acks all or 1: with acks 0 the producer never learns its batch was written' });
+});
+
+/** Kafka's InitProducerId. */
+export const initProducerBody = z.strictObject({
+  transactionalId: transactionalIdField.optional(),
+  transactionTimeoutMs: z.number().int().min(1000).max(MAX_TRANSACTION_TIMEOUT_MS).optional(),
+});
+
+const producerIdentity = { producerId: producerIdField, producerEpoch: producerEpochField };
+
+/** Kafka's EndTxn. */
+export const endTransactionBody = z.strictObject(producerIdentity);
+
+/** Kafka's TxnOffsetCommit (sendOffsetsToTransaction). */
+export const transactionOffsetsBody = z.strictObject({
+  ...producerIdentity,
+  groupId: z.string().min(1).max(255),
+  memberId: z.string().min(1).max(255),
+  memberEpoch: nonNegativeInt,
+  offsets: z.array(z.strictObject({ topic: z.string().min(1).max(249), partition: nonNegativeInt, offset: nonNegativeInt, metadata: z.string().max(4096).optional() })).min(1).max(98),
 });
 
 /** Query parameters arrive as strings; each must be a plain non-negative decimal integer. */
@@ -59,6 +97,7 @@ export const fetchQuery = z.strictObject({
   maxBytes: intParam('maxBytes', 1, MAX_FETCH_BYTES).optional(),
   waitMs: intParam('waitMs', 0, MAX_WAIT_MS).optional(),
   encoding: z.enum(['utf8', 'base64']).optional(),
+  isolation: isolationField.optional(),
 });
 
 export const partitionParam = intParam('partition', 0, 1_000_000);

@@ -6,12 +6,15 @@ import { Maintenance, type MaintenanceOptions } from '../../lib/lifecycle/mainte
 import { Fetcher } from '../../lib/log/fetcher.ts';
 import { Producer } from '../../lib/log/producer.ts';
 import { Sequencer, type SequencerOptions } from '../../lib/log/sequencer.ts';
+import { createProducerServices, type ProducerIdServices } from '../../lib/producers/services.ts';
 import { createStorage, type Storage } from '../../lib/storage.ts';
 
 export interface Services {
   storage: Storage;
   sequencer: Sequencer;
   producer: Producer;
+  /** Idempotent producers and transactions. */
+  producers: ProducerIdServices;
   fetcher: Fetcher;
   groups: GroupServices;
   /** Partition maintenance (compaction, retention, collection): the maintenance function's work. */
@@ -19,12 +22,19 @@ export interface Services {
 }
 
 export function createServices(storage: Storage = createStorage(), sequencerOptions: Partial<SequencerOptions> = {}, groupOptions: Partial<GroupOptions> = {}, maintenanceOptions: Partial<MaintenanceOptions> = {}): Services {
+  const log = createLogServices(storage, sequencerOptions, groupOptions);
+  return { ...log, storage, maintenance: new Maintenance(storage, log.sequencer, maintenanceOptions) };
+}
+
+/**
+ * What the produce, fetch and groups functions serve: the log, groups and producers, wired so that
+ * a read_committed reader held by a timed-out transaction gets it aborted.
+ */
+export function createLogServices(storage: Storage, sequencerOptions: Partial<SequencerOptions> = {}, groupOptions: Partial<GroupOptions> = {}): Omit<Services, 'storage' | 'maintenance'> {
   const sequencer = new Sequencer(storage, sequencerOptions);
   const fetcher = new Fetcher(storage, sequencer);
-  return {
-    storage, sequencer, fetcher,
-    producer: new Producer(storage, sequencer),
-    groups: createGroupServices(storage, sequencer, fetcher, groupOptions),
-    maintenance: new Maintenance(storage, sequencer, maintenanceOptions),
-  };
+  const groups = createGroupServices(storage, sequencer, fetcher, groupOptions);
+  const producers = createProducerServices(storage, sequencer, groups.offsets);
+  fetcher.onBlockedReader((pk, producerId, first) => producers.transactions.unblock(pk, producerId, first));
+  return { sequencer, fetcher, groups, producers, producer: new Producer(storage, sequencer, producers) };
 }

@@ -23,14 +23,17 @@ export function fetchRoutes({ fetcher }: Pick<Services, 'fetcher'>): Hono {
       maxRecords: query.maxRecords ?? 500,
       maxBytes: query.maxBytes ?? 1024 * 1024,
       waitMs: query.waitMs ?? 0,
+      isolation: query.isolation,
       budget: responseBudget(encoding, recordJson),
     });
     return c.json({
       records: result.records.map((r) => recordJson(r, encoding)),
       nextOffset: result.nextOffset,
       highWatermark: result.highWatermark,
+      lastStableOffset: result.lastStableOffset,
       logStartOffset: result.logStartOffset,
       gaps: result.gaps,
+      abortedTransactions: result.abortedTransactions,
     });
   });
 

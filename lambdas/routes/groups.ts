@@ -7,7 +7,7 @@ import { GROUP_ID, REBALANCE_TIMEOUT_MS, SESSION_TIMEOUT_MS, topicPartition } fr
 import { TOPIC_NAME, TOPIC_NAME_RULE } from '../../lib/topics/topic-config.ts';
 import { polledRecordJson, responseBudget } from '../http/encoding.ts';
 import { jsonBody, parseWith } from '../http/request.ts';
-import { MAX_FETCH_BYTES, MAX_FETCH_RECORDS, MAX_WAIT_MS } from '../http/schemas.ts';
+import { MAX_FETCH_BYTES, MAX_FETCH_RECORDS, MAX_WAIT_MS, isolationField } from '../http/schemas.ts';
 import type { Services } from '../http/services.ts';
 
 /** Kafka's offset.metadata.max.bytes default. */
@@ -63,6 +63,7 @@ export const pollBody = z.strictObject({
   autoCommit: z.boolean().optional(),
   encoding: z.enum(['utf8', 'base64']).optional(),
   ack: pollId.optional(),
+  isolation: isolationField.optional(),
 });
 
 export const leaveQuery = z.strictObject({ ack: pollId.optional() });
@@ -111,6 +112,7 @@ export function groupRoutes({ groups }: Pick<Services, 'groups'>): Hono {
       waitMs: body.waitMs ?? 0,
       autoCommit: body.autoCommit ?? true,
       ack: body.ack,
+      isolation: body.isolation,
       budget: responseBudget(encoding, polledRecordJson),
     });
     return c.json({ ...result, records: result.records.map((r) => polledRecordJson(r, encoding)) });

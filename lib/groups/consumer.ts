@@ -21,7 +21,7 @@
 // Concurrent polls of one member (a retry after a client timeout) each write conditionally; only
 // the delivery stored last can be acknowledged, and acknowledging any other one means redelivery.
 import { NotFoundError, OffsetOutOfRangeError, PartitionLogMissingError } from '../errors.ts';
-import type { FetchedRecord, Fetcher, ReadBudget } from '../log/fetcher.ts';
+import type { FetchedRecord, Fetcher, Isolation, ReadBudget } from '../log/fetcher.ts';
 import { sleep } from '../retry.ts';
 import type { GroupCoordinator } from './coordinator.ts';
 import { newPollId, type CommittedOffset } from './group-store.ts';
@@ -40,6 +40,8 @@ export interface PollOptions {
   ack?: string;
   /** A hard bound on the records returned, over all partitions (see ReadBudget). */
   budget?: ReadBudget<PolledRecord>;
+  /** Kafka's isolation.level, as for a fetch. */
+  isolation?: Isolation;
 }
 
 export interface PolledRecord extends FetchedRecord {
@@ -127,7 +129,7 @@ export class Consumer {
     for (let delay = 10; ; delay = Math.min(delay * 2, POLL_MAX_DELAY_MS)) {
       const batches = await Promise.all(partitions.map((tp) => {
         const offset = positions[tp];
-        return offset === undefined ? { tp, records: [], next: 0, gone: true } : this.fetchPartition(tp, topicIds, offset, member, share, options.budget);
+        return offset === undefined ? { tp, records: [], next: 0, gone: true } : this.fetchPartition(tp, topicIds, offset, member, share, options.budget, options.isolation);
       }));
       const remaining = deadline - Date.now();
       if (partitions.length === 0 || remaining <= 0 || batches.some((b) => b.records.length > 0 || b.gone)) return batches;
@@ -136,19 +138,19 @@ export class Consumer {
     }
   }
 
-  private async fetchPartition(tp: TopicPartition, topicIds: Record<string, string>, offset: number, member: Member, share: { maxRecords: number; maxBytes: number }, budget?: ReadBudget<PolledRecord>): Promise<PartitionBatch> {
+  private async fetchPartition(tp: TopicPartition, topicIds: Record<string, string>, offset: number, member: Member, share: { maxRecords: number; maxBytes: number }, budget?: ReadBudget<PolledRecord>, isolation?: Isolation): Promise<PartitionBatch> {
     const { topic, partition } = parseTopicPartition(tp);
     const partitionBudget = budget && { ...budget, sizeOf: (r: FetchedRecord) => budget.sizeOf({ ...r, topic }) };
     try {
       // By topicId: the fetcher refuses (after a consistent read) to read another incarnation.
-      const result = await this.fetcher.fetch({ topic, topicId: topicIds[topic], partition, offset, ...share, waitMs: 0, budget: partitionBudget });
+      const result = await this.fetcher.fetch({ topic, topicId: topicIds[topic], partition, offset, ...share, waitMs: 0, budget: partitionBudget, isolation });
       return { tp, records: result.records.map((r) => ({ ...r, topic })), next: result.nextOffset };
     } catch (err) {
       // A position below the log start (retention or DeleteRecords removed the records) resumes at
       // the log start: nothing still readable is skipped. One past the end applies autoOffsetReset.
       if (err instanceof OffsetOutOfRangeError) {
         const next = offset < err.logStartOffset || member.autoOffsetReset === 'earliest' ? err.logStartOffset : err.highWatermark;
-        return next === offset ? { tp, records: [], next } : this.fetchPartition(tp, topicIds, next, member, share, budget);
+        return next === offset ? { tp, records: [], next } : this.fetchPartition(tp, topicIds, next, member, share, budget, isolation);
       }
       // The recorded incarnation was deleted (and maybe re-created): nothing to read from it.
       if (isGone(err)) return { tp, records: [], next: offset, gone: true };

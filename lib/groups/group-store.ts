@@ -16,6 +16,7 @@ import { isTransactionConflict } from '../aws/transactions.ts';
 import { ConflictError, NotFoundError } from '../errors.ts';
 import { retry } from '../retry.ts';
 import type { Storage } from '../storage.ts';
+import type { TransactItem } from '../log/sequencer.ts';
 import { sortedTopicPartitions, type Group, type Member, type TopicPartition } from './model.ts';
 
 export const GROUP_ITEM_KEY = 'group';
@@ -160,10 +161,16 @@ export class GroupStore {
     }
   }
 
-  /** The fence on every partition of `owned`, and a Put of each offset in `puts`. */
   private memberCommit(groupId: string, member: Committer, owned: TopicOffset[], puts: TopicOffset[], now: number): TransactWriteCommand {
-    return new TransactWriteCommand({
-      TransactItems: [
+    return new TransactWriteCommand({ TransactItems: this.memberCommitItems(groupId, member, owned, puts, now) });
+  }
+
+  /**
+   * The fence on every partition of `owned`, then a Put of each offset in `puts`: a member's commit,
+   * also part of a producer transaction's commit (sendOffsetsToTransaction).
+   */
+  memberCommitItems(groupId: string, member: Committer, owned: TopicOffset[], puts: TopicOffset[], now: number): TransactItem[] {
+    return [
         {
           ConditionCheck: {
             TableName: this.table,
@@ -185,8 +192,7 @@ export class GroupStore {
             ExpressionAttributeValues: { ':offset': o.offset, ':topicId': o.topicId },
           },
         })),
-      ],
-    });
+    ];
   }
 
   async readOffsets(groupId: string): Promise<CommittedOffset[]> {

@@ -6,7 +6,7 @@
 // topic is deleted and re-created, the old offsets count as absent (see committedOffsets).
 import { ConflictError, InvalidRequestError, NotFoundError, OffsetOutOfRangeError } from '../errors.ts';
 import type { Fetcher } from '../log/fetcher.ts';
-import type { Sequencer } from '../log/sequencer.ts';
+import type { Sequencer, TransactItem } from '../log/sequencer.ts';
 import { getTopic, getTopicCached, onTopicLogs, type Topic } from '../topics/topic-store.ts';
 import type { GroupCoordinator } from './coordinator.ts';
 import { MAX_OFFSETS_PER_COMMIT, type CommittedOffset, type Committer, type OffsetCommit, type TopicOffset } from './group-store.ts';
@@ -148,6 +148,21 @@ export class Offsets {
    * process's topic cache, or (`consistent`) from one consistent read per topic, which a cache that
    * still holds a deleted incarnation cannot mislead. `known` is a topic just read consistently.
    */
+  /**
+   * Offsets a member adds to a producer transaction (Kafka's sendOffsetsToTransaction): validated
+   * and tagged like a member's commit; the transaction's commit writes them with the member's fence.
+   */
+  async validateForTransaction(offsets: OffsetCommit[]): Promise<TopicOffset[]> {
+    const tagged = await this.validate(offsets, { consistent: false });
+    await Promise.all(tagged.map((o) => this.resolve(o.topic, o.partition, { offset: o.offset }, o.topicId)));
+    return tagged;
+  }
+
+  /** The items that commit `offsets` as `member` inside a producer transaction's decision. */
+  transactionalCommitItems(groupId: string, member: Committer, offsets: TopicOffset[], puts: TopicOffset[]): TransactItem[] {
+    return this.store.memberCommitItems(groupId, member, offsets, puts, this.coordinator.now());
+  }
+
   private async validate(offsets: OffsetCommit[], options: { consistent: boolean; known?: Topic }): Promise<TopicOffset[]> {
     const seen = new Set<string>();
     for (const o of offsets) {
@@ -179,7 +194,7 @@ export class Offsets {
    * Reads the group to say why a member's commit was refused (nothing was written). An explicit
    * commit names its epoch, so an epoch that moved on is fenced, as in Kafka.
    */
-  private async whyRejected(groupId: string, member: Committer, offsets: OffsetCommit[]): Promise<Error> {
+  async whyRejected(groupId: string, member: Committer, offsets: OffsetCommit[]): Promise<Error> {
     const current = (await this.store.read(groupId))?.members[member.memberId];
     if (!current) return unknownMember(member.memberId);
     if (current.memberEpoch !== member.memberEpoch) return fencedMember(member.memberId, member.memberEpoch, current.memberEpoch);

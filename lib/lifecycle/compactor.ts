@@ -24,7 +24,8 @@ import { STATE_OFFSET, releasingPartitionKey, segmentsPartitionKey, trashPartiti
 import { getRange, keysUnder } from '../log/objects.ts';
 import type { PartitionState } from '../log/partition-state.ts';
 import { segmentToItem, type SegmentItem } from '../log/segment-index.ts';
-import type { IndexEntry, Sequencer } from '../log/sequencer.ts';
+import { abortedTransactions, isAborted } from '../log/aborted-transactions.ts';
+import { lastStableOffset, type DataEntry, type IndexEntry, type Sequencer } from '../log/sequencer.ts';
 import { fenced, leaseClauses, type Leadership, type Leases } from './lease.ts';
 import { mapLimit } from './map-limit.ts';
 
@@ -84,9 +85,10 @@ export class Compactor {
     // find every entry above it. Move it up to the walked high watermark first.
     if (view.highWatermark > view.head.hwm && (await this.sequencer.advance(lease.pk, view))) view = await this.sequencer.read(lease.pk, { withTail: false });
     if (view.state.leaderEpoch !== lease.epoch) throw fenced(lease, view.state.leaderEpoch);
-    const run = await this.dueRun(lease.pk, view.state, view.head.hwm, policy);
+    // Nor at or above the last stable offset: an open transaction's batches have no outcome yet.
+    const run = await this.dueRun(lease.pk, view.state, Math.min(view.head.hwm, lastStableOffset(view)), policy);
     if (!run) return undefined;
-    const segment = await this.write(lease, run);
+    const segment = await this.write(lease, run, view.head.aborts > 0);
     // Reading the run may have taken a while: make sure the lease outlasts the commit, or give up.
     await this.leases.renew(lease).catch(async (err: unknown) => {
       await this.deleteObjects([segment.objectKey]).catch(() => undefined);
@@ -130,9 +132,16 @@ export class Compactor {
     return due ? run : undefined;
   }
 
-  private async write(lease: Leadership, run: IndexEntry[]): Promise<SegmentItem> {
-    const batches = await mapLimit(run, this.options.readConcurrency, (e) => (e.kind === 'data' ? getRange(this.storage, e.objectKey, e.position, e.position + e.length) : Promise.resolve(null)));
+  /**
+   * Segments hold committed data only: a batch of an aborted transaction becomes a frame without
+   * records (like a gap or a marker), so segment readers never need the aborted index.
+   */
+  private async write(lease: Leadership, run: IndexEntry[], mayHoldAborted: boolean): Promise<SegmentItem> {
     const base = run[0]!.base;
+    const last = run.at(-1)!;
+    const aborted = mayHoldAborted ? await abortedTransactions(this.storage, lease.pk, base, last.base + last.count) : [];
+    const kept = (e: IndexEntry): e is DataEntry => e.kind === 'data' && (e.transactionalProducerId === undefined || !isAborted(aborted, e.transactionalProducerId, e.base));
+    const batches = await mapLimit(run, this.options.readConcurrency, (e) => (kept(e) ? getRange(this.storage, e.objectKey, e.position, e.position + e.length) : Promise.resolve(null)));
     const encoded = encodeLogSegment(base, run.map((e, i) => ({ offsetCount: e.count, batch: batches[i]! })));
     const objectKey = `logs/${lease.pk}/${String(base).padStart(20, '0')}-${lease.epoch}-${randomBytes(4).toString('hex')}.log`;
     await retry(() => this.storage.s3.send(new PutObjectCommand({ Bucket: this.storage.config.bucket, Key: objectKey, Body: encoded.bytes, ContentType: 'application/octet-stream' })));

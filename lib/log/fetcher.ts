@@ -11,7 +11,8 @@ import { forgetCachedTopic, getTopicCached, onTopicLogs } from '../topics/topic-
 import { logPartitionKey, segmentsPartitionKey } from './keys.ts';
 import { getRange } from './objects.ts';
 import { segmentFromItem, segmentsAfter, type SegmentItem } from './segment-index.ts';
-import type { DataEntry, IndexEntry, PartitionView, Sequencer } from './sequencer.ts';
+import { abortedTransactions, isAborted, type AbortedTransaction } from './aborted-transactions.ts';
+import { lastStableOffset, type DataEntry, type IndexEntry, type PartitionView, type Sequencer } from './sequencer.ts';
 
 export interface FetchRequest {
   topic: string;
@@ -27,7 +28,17 @@ export interface FetchRequest {
   waitMs: number;
   /** A hard bound on what is returned, in the caller's measure. */
   budget?: ReadBudget<FetchedRecord>;
+  /**
+   * Kafka's isolation.level. read_committed stops at the last stable offset and skips records of
+   * aborted transactions; read_uncommitted (the default, as in Kafka) reads up to the high watermark.
+   */
+  isolation?: Isolation;
 }
+
+export type Isolation = 'read_committed' | 'read_uncommitted';
+
+/** Told when a read_committed reader is held at a pin: the transaction may have timed out. */
+export type BlockedReaderListener = (pk: string, producerId: number, first: number) => Promise<void>;
 
 /**
  * A hard bound on the records one read returns, measured as the caller sizes them (e.g. as a
@@ -65,8 +76,18 @@ export interface FetchResult {
   nextOffset: number;
   highWatermark: number;
   logStartOffset: number;
-  /** Offset ranges [startOffset, endOffset) crossed that hold no records (abandoned reservations). */
+  /**
+   * Below it every transaction's outcome is known; a read_committed read stops there (Kafka's
+   * last stable offset).
+   */
+  lastStableOffset: number;
+  /**
+   * Offset ranges [startOffset, endOffset) crossed that hold no records: abandoned reservations,
+   * transaction markers, and in read_committed the batches of aborted transactions.
+   */
   gaps: Array<{ startOffset: number; endOffset: number }>;
+  /** read_committed: aborted transactions whose records in the range read were skipped (as Kafka reports them). */
+  abortedTransactions: Array<{ producerId: number; firstOffset: number }>;
 }
 
 /** Index entries read per fetch at most: bounds the parallel GET fan-out of one request (and its gaps). */
@@ -90,10 +111,20 @@ export function recordSize(r: { key: Uint8Array | null; value: Uint8Array | null
   return size;
 }
 
+/** A blocked reader reports the same pin at most this often per process. */
+const UNBLOCK_EVERY_MS = 1_000;
+
 export class Fetcher {
   private readonly indexes = new SizedCache<LogIndexEntry[]>(INDEX_CACHE_BYTES);
+  private readonly unblockedAt = new Map<string, number>();
+  private blockedReader?: BlockedReaderListener;
 
   constructor(private readonly storage: Storage, private readonly sequencer: Sequencer) {}
+
+  /** Who to tell when a read_committed reader is held by an open transaction (its timeout is theirs to enforce). */
+  onBlockedReader(listener: BlockedReaderListener): void {
+    this.blockedReader = listener;
+  }
 
   async partitionKey(topicName: string, partition: number, topicId?: string): Promise<string> {
     let topic = await getTopicCached(this.storage, topicName, partition + 1);
@@ -124,12 +155,25 @@ export class Fetcher {
       const { highWatermark } = view;
       const logStartOffset = view.state.logStart;
       if (req.offset < logStartOffset || req.offset > highWatermark) throw new OffsetOutOfRangeError(req.offset, logStartOffset, highWatermark);
-      if (req.offset < highWatermark) break;
+      const end = readableEnd(view, req);
+      if (req.offset < end) break;
+      if (end < highWatermark) await this.reportBlocked(pk, view, end);
       const remaining = deadline - Date.now();
-      if (remaining <= 0) return { records: [], nextOffset: req.offset, highWatermark, logStartOffset, gaps: [] };
+      if (remaining <= 0) return { records: [], nextOffset: req.offset, highWatermark, lastStableOffset: lastStableOffset(view), logStartOffset, gaps: [], abortedTransactions: [] };
       await sleep(Math.min(delay, remaining));
     }
     return this.readCommitted(pk, req, view);
+  }
+
+  /** The open transaction pinned at `end` holds this reader: its coordinator may abort it if it timed out. */
+  private async reportBlocked(pk: string, view: PartitionView, end: number): Promise<void> {
+    const pinned = [...view.head.openTransactions].find(([, first]) => first === end);
+    if (!pinned || !this.blockedReader) return;
+    const key = `${pk}/${pinned[0]}`;
+    if ((this.unblockedAt.get(key) ?? 0) > Date.now() - UNBLOCK_EVERY_MS) return;
+    if (this.unblockedAt.size > 10_000) this.unblockedAt.clear();
+    this.unblockedAt.set(key, Date.now());
+    await this.blockedReader(pk, ...pinned).catch(() => undefined);
   }
 
   /** Reads from wherever the offsets live: segments below the state's `segmentsEnd`, entries above. */
@@ -169,10 +213,26 @@ export class Fetcher {
 
   private async readEntries(pk: string, req: FetchRequest, view: PartitionView, page: Page): Promise<void> {
     const entries = selectEntries(await this.entriesFrom(pk, req.offset, view, req.maxRecords), req);
-    const batches = await Promise.all(entries.map((e) => (e.kind === 'data' ? this.readBatch(e) : Promise.resolve([]))));
+    const aborted = await this.abortedAmong(pk, req, view, entries);
+    const skipped = (e: IndexEntry): e is DataEntry => e.kind === 'data' && e.transactionalProducerId !== undefined && isAborted(aborted, e.transactionalProducerId, e.base);
+    const batches = await Promise.all(entries.map((e) => (e.kind === 'data' && !skipped(e) ? this.readBatch(e) : Promise.resolve([]))));
     for (const [i, entry] of entries.entries()) {
-      if (!(entry.kind === 'gap' ? page.gap(entry.base, entry.count) : page.add(batches[i]!))) return;
+      const aborting = skipped(entry);
+      if (!(entry.kind === 'data' && !aborting ? page.add(batches[i]!) : page.gap(entry.base, entry.count))) return;
+      if (aborting) page.aborted(entry.transactionalProducerId!, aborted);
     }
+  }
+
+  /**
+   * read_committed: the aborted transactions that may hold some of `entries`. Only looked up when
+   * a transactional batch is among them and the partition ever aborted one.
+   */
+  private async abortedAmong(pk: string, req: FetchRequest, view: PartitionView, entries: IndexEntry[]): Promise<AbortedTransaction[]> {
+    if (req.isolation !== 'read_committed' || view.head.aborts === 0) return [];
+    const transactional = entries.filter((e) => e.kind === 'data' && e.transactionalProducerId !== undefined);
+    if (transactional.length === 0) return [];
+    const last = transactional.at(-1)!;
+    return abortedTransactions(this.storage, pk, transactional[0]!.base, last.base + last.count);
   }
 
   /** Reads consecutive segments from `offset` until the page is full or the segments end. */
@@ -333,8 +393,21 @@ class Page {
   /** Spent of req.budget. */
   private spent = 0;
 
+  /** Nothing at or past this offset is returned: the last stable offset, or the high watermark. */
+  private readonly end: number;
+
   constructor(private readonly req: FetchRequest, view: PartitionView) {
-    this.result = { records: [], nextOffset: req.offset, highWatermark: view.highWatermark, logStartOffset: view.state.logStart, gaps: [] };
+    this.end = readableEnd(view, req);
+    this.result = { records: [], nextOffset: req.offset, highWatermark: view.highWatermark, lastStableOffset: lastStableOffset(view), logStartOffset: view.state.logStart, gaps: [], abortedTransactions: [] };
+  }
+
+  /** Reports the aborted transaction of `producerId` whose batch is skipped (once per transaction). */
+  aborted(producerId: number, aborted: AbortedTransaction[]): void {
+    for (const t of aborted) {
+      if (t.producerId === producerId && !this.result.abortedTransactions.some((r) => r.producerId === producerId && r.firstOffset === t.firstOffset)) {
+        this.result.abortedTransactions.push({ producerId, firstOffset: t.firstOffset });
+      }
+    }
   }
 
   get remainingBytes(): number {
@@ -345,7 +418,7 @@ class Page {
   gap(base: number, count: number): boolean {
     // Gaps hold no bytes, so maxBytes cannot bound them: their number is bounded like the
     // entries of one read (64), so that a response stays small whatever the log holds.
-    if (base >= this.result.highWatermark || this.result.gaps.length >= MAX_ENTRIES_PER_FETCH) return false;
+    if (base >= this.end || this.result.gaps.length >= MAX_ENTRIES_PER_FETCH) return false;
     this.result.gaps.push({ startOffset: Math.max(base, this.req.offset), endOffset: base + count });
     this.result.nextOffset = base + count;
     return true;
@@ -354,8 +427,8 @@ class Page {
   /** Adds records (of one batch) from the requested offset on; false once the page is full. */
   add(records: PageRecord[]): boolean {
     const { budget } = this.req;
-    // Never past the high watermark this page reports (a segment may have been rolled since).
-    if (records.length > 0 && records[0]!.offset >= this.result.highWatermark) return false;
+    // Never past the end this page reports (a segment may have been rolled since).
+    if (records.length > 0 && records[0]!.offset >= this.end) return false;
     for (const record of records) {
       if (record.offset < this.req.offset) continue;
       const fetched = { ...record, partition: this.req.partition };
@@ -372,6 +445,11 @@ class Page {
     }
     return true;
   }
+}
+
+/** Where a read of `req` must stop: the last stable offset for read_committed, else the high watermark. */
+function readableEnd(view: PartitionView, req: Pick<FetchRequest, 'isolation'>): number {
+  return req.isolation === 'read_committed' ? lastStableOffset(view) : view.highWatermark;
 }
 
 /**

@@ -25,7 +25,7 @@ export function trashPartitionKey(pk: string): string {
 
 /** Every partition key that holds items of one partition's log. */
 export function partitionItemKeys(pk: string): string[] {
-  return [pk, segmentsPartitionKey(pk), releasingPartitionKey(pk), trashPartitionKey(pk)];
+  return [pk, segmentsPartitionKey(pk), releasingPartitionKey(pk), trashPartitionKey(pk), abortedPartitionKey(pk)];
 }
 
 /**
@@ -36,4 +36,9 @@ export function partitionItemKeys(pk: string): string[] {
 export function partitionOf(pk: string): { topicId: string; partition: number } | undefined {
   const match = /^([^/#]+)\/(0|[1-9]\d*)$/.exec(pk);
   return match ? { topicId: match[1]!, partition: Number(match[2]) } : undefined;
+}
+
+/** Partition key of a partition's aborted transactions, keyed by their marker's offset. */
+export function abortedPartitionKey(pk: string): string {
+  return `${pk}/aborted`;
 }

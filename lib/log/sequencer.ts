@@ -15,13 +15,15 @@
 //   4. `hwm` is advanced lazily (one writer in HWM_ADVANCE_EVERY, or a reader facing a long walk),
 //      trimming the reservations below it, which keeps the head item small.
 import { randomBytes } from 'node:crypto';
-import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { randomUUID } from 'node:crypto';
+import { isTransactionConflict } from '../aws/transactions.ts';
 import { InvariantViolationError, PartitionLogMissingError, StorageUnavailableError } from '../errors.ts';
 import { retry, sleep } from '../retry.ts';
 import type { Storage } from '../storage.ts';
-import { HEAD_OFFSET, STATE_OFFSET } from './keys.ts';
+import { HEAD_OFFSET, STATE_OFFSET, abortedPartitionKey } from './keys.ts';
 import { stateFromItem, type PartitionState } from './partition-state.ts';
 
 export interface SequencerOptions {
@@ -52,6 +54,13 @@ export interface PartitionHead {
   hwm: number;
   seq: number;
   resv: Reservation[];
+  /**
+   * Open transactions writing to this partition: producer id → an offset at or below the first of
+   * theirs (attributes `txn_<producerId>`, see docs/architecture.md "Transactions").
+   */
+  openTransactions: Map<number, number>;
+  /** Transactions ever aborted here: readers look up aborted ranges only when there are some. */
+  aborts: number;
 }
 
 interface EntryCommon {
@@ -62,6 +71,8 @@ interface EntryCommon {
 }
 export interface DataEntry extends EntryCommon {
   kind: 'data';
+  /** Set for a transactional batch: readers in read_committed skip it if its transaction aborted. */
+  transactionalProducerId?: number;
   objectKey: string;
   /** How many partitions' batches the intake object holds: it may go once all of them are compacted. */
   parts: number;
@@ -73,7 +84,29 @@ export interface DataEntry extends EntryCommon {
 export interface GapEntry extends EntryCommon {
   kind: 'gap';
 }
-export type IndexEntry = DataEntry | GapEntry;
+/** A transaction's outcome in this partition (Kafka's control record): one offset, no record. */
+export interface MarkerEntry extends EntryCommon {
+  kind: 'marker';
+  producerId: number;
+  outcome: TransactionOutcome;
+}
+export type TransactionOutcome = 'commit' | 'abort';
+export type IndexEntry = DataEntry | GapEntry | MarkerEntry;
+
+/** What a guarded commit writes besides the entry, atomically with it. */
+export type TransactItem = NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']>[number];
+
+/**
+ * Items committed in one transaction with a batch's index entry (the producer's sequence, the
+ * transaction it belongs to), and what their refusal means: `refused` gets the cancellation reason
+ * of each of `items` (true = its condition failed) and returns the error to throw. The batch's
+ * reservation is then given up as a gap, so nothing of it is ever visible.
+ */
+export interface CommitGuard {
+  transactionalProducerId?: number;
+  items(entry: DataEntry): TransactItem[];
+  refused(failed: boolean[]): Promise<Error>;
+}
 /** Where an uploaded batch lives, before it has offsets. */
 export interface BatchRef {
   objectKey: string;
@@ -141,19 +174,42 @@ const clauses = {
   // A and B both read hwm = h and both compute "remove the first k reservations" → A advances →
   // B must not remove k more.
   hwmUnchanged: '#hwm = :expectedHwm',
+  // Completer A reads transaction T's pin f → completer B writes T's marker and removes the pin →
+  // T's producer starts T2 and pins f2 > f → A must neither reserve a marker for T nor remove f2,
+  // or T2's records would read as aborted (or T2 would have no pin).
+  transactionPinned: '#pin = :first',
 };
+
+/** The head attribute pinning an open transaction of `producerId`. */
+function pinAttribute(producerId: number): string {
+  return `txn_${producerId}`;
+}
 
 function headFromItem(item: Record<string, unknown>): PartitionHead {
   const resv = (item.resv as StoredReservation[]).map(([count, reservedAt, token]) => ({ count, reservedAt, token }));
-  return { next: item.next as number, hwm: item.hwm as number, seq: item.seq as number, resv };
+  const openTransactions = new Map<number, number>();
+  for (const [name, value] of Object.entries(item)) {
+    if (name.startsWith('txn_')) openTransactions.set(Number(name.slice(4)), value as number);
+  }
+  return { next: item.next as number, hwm: item.hwm as number, seq: item.seq as number, resv, openTransactions, aborts: (item.aborts as number | undefined) ?? 0 };
+}
+
+/**
+ * Kafka's last stable offset: below it every transaction has its outcome recorded, so read_committed
+ * readers may go up to it and no further.
+ */
+export function lastStableOffset(view: Pick<PartitionView, 'highWatermark' | 'head'>): number {
+  return Math.min(view.highWatermark, ...view.head.openTransactions.values());
 }
 
 function entryFromItem(item: Record<string, unknown>): IndexEntry {
   const common = { base: item.o as number, count: item.n as number, token: item.tok as string, committedAt: item.at as number };
   if (item.kind === 'gap') return { ...common, kind: 'gap' };
+  if (item.kind === 'marker') return { ...common, kind: 'marker', producerId: item.pid as number, outcome: item.outcome as TransactionOutcome };
   return {
     ...common,
     kind: 'data',
+    transactionalProducerId: item.pid as number | undefined,
     objectKey: item.key as string,
     parts: (item.parts as number | undefined) ?? 1,
     position: item.pos as number,
@@ -166,7 +222,8 @@ function entryFromItem(item: Record<string, unknown>): IndexEntry {
 function entryToItem(pk: string, entry: IndexEntry): Record<string, unknown> {
   const common = { p: pk, o: entry.base, n: entry.count, tok: entry.token, at: entry.committedAt, kind: entry.kind };
   if (entry.kind === 'gap') return common;
-  return { ...common, key: entry.objectKey, parts: entry.parts, pos: entry.position, len: entry.length, ts0: entry.firstTimestamp, tsMax: entry.maxTimestamp };
+  if (entry.kind === 'marker') return { ...common, pid: entry.producerId, outcome: entry.outcome };
+  return { ...common, key: entry.objectKey, parts: entry.parts, pos: entry.position, len: entry.length, ts0: entry.firstTimestamp, tsMax: entry.maxTimestamp, pid: entry.transactionalProducerId };
 }
 
 export class Sequencer {
@@ -186,7 +243,7 @@ export class Sequencer {
    * that had in fact been applied, and are abandoned by construction (this writer commits only the
    * last one), so they can be tombstoned at once.
    */
-  async reserve(pk: string, count: number, token: string): Promise<{ base: number; seq: number; head: PartitionHead; abandoned: Hole[] }> {
+  async reserve(pk: string, count: number, token: string, pinned?: TransactionPin): Promise<{ base: number; seq: number; head: PartitionHead; abandoned: Hole[] }> {
     let res;
     try {
       // Retried with the same token: a retry after an applied-but-unanswered attempt shows up
@@ -195,13 +252,16 @@ export class Sequencer {
         TableName: this.table,
         Key: { p: pk, o: HEAD_OFFSET },
         UpdateExpression: 'SET #resv = list_append(#resv, :mine) ADD #next :count, #seq :one',
-        ConditionExpression: clauses.partitionExists,
-        ExpressionAttributeNames: { '#resv': 'resv', '#next': 'next', '#seq': 'seq', '#deleted': 'deleted' },
-        ExpressionAttributeValues: { ':mine': [[count, this.options.now(), token]], ':count': count, ':one': 1 },
+        ConditionExpression: pinned ? `${clauses.partitionExists} AND ${clauses.transactionPinned}` : clauses.partitionExists,
+        ExpressionAttributeNames: { '#resv': 'resv', '#next': 'next', '#seq': 'seq', '#deleted': 'deleted', ...(pinned && { '#pin': pinAttribute(pinned.producerId) }) },
+        ExpressionAttributeValues: { ':mine': [[count, this.options.now(), token]], ':count': count, ':one': 1, ...(pinned && { ':first': pinned.first }) },
         ReturnValues: 'ALL_NEW',
       })));
     } catch (err) {
-      if (err instanceof ConditionalCheckFailedException) throw new PartitionLogMissingError(`partition log ${pk} does not exist`);
+      if (err instanceof ConditionalCheckFailedException) {
+        if (pinned) throw new TransactionUnpinnedError(`partition log ${pk} has no pin ${pinned.first} of producer ${pinned.producerId}`);
+        throw new PartitionLogMissingError(`partition log ${pk} does not exist`);
+      }
       throw err;
     }
     const head = headFromItem(res.Attributes!);
@@ -220,13 +280,41 @@ export class Sequencer {
   }
 
   /** Writes the index entry at its reserved base. 'fenced' means a gap tombstone got there first. */
-  async commit(pk: string, entry: DataEntry): Promise<'committed' | 'fenced'> {
-    const existing = await this.putIfUnclaimed(pk, entry);
+  async commit(pk: string, entry: DataEntry | MarkerEntry, guard?: Pick<CommitGuard, 'items'>): Promise<'committed' | 'fenced'> {
+    const existing = guard ? await this.transactIfUnclaimed(pk, entry, guard) : await this.putIfUnclaimed(pk, entry);
     if (!existing) return 'committed';
     // Our own earlier attempt, retried by the SDK after an ambiguous failure.
-    if (existing.kind === 'data' && existing.token === entry.token && existing.objectKey === entry.objectKey) return 'committed';
+    if (existing.kind === entry.kind && existing.token === entry.token) return 'committed';
     if (existing.kind === 'gap') return 'fenced';
-    throw new InvariantViolationError(`offset ${entry.base} of ${pk} holds another writer's batch: reservations overlapped`);
+    throw new InvariantViolationError(`offset ${entry.base} of ${pk} holds another writer's entry: reservations overlapped`);
+  }
+
+  /**
+   * The entry's put and the guard's items in one transaction. Returns the entry found at the base
+   * if the put's condition failed; throws GuardRefusedError if only the guard's did.
+   */
+  private async transactIfUnclaimed(pk: string, entry: IndexEntry, guard: Pick<CommitGuard, 'items'>): Promise<IndexEntry | undefined> {
+    const items = guard.items(entry as DataEntry);
+    // One token for every attempt: a retry of a transaction that was applied succeeds as a no-op.
+    const ClientRequestToken = randomUUID();
+    try {
+      await retry(() => this.storage.ddb.send(new TransactWriteCommand({
+        ClientRequestToken,
+        TransactItems: [{ Put: { TableName: this.table, Item: entryToItem(pk, entry), ConditionExpression: clauses.offsetUnclaimed, ExpressionAttributeNames: { '#o': 'o' } } }, ...items],
+      })), { isRetryable: isTransactionConflict });
+      return undefined;
+    } catch (err) {
+      if (!(err instanceof TransactionCanceledException)) throw err;
+      const [claimed, ...failed] = (err.CancellationReasons ?? []).map((r) => r.Code === 'ConditionalCheckFailed');
+      if (claimed) return this.entryAt(pk, entry.base);
+      throw new GuardRefusedError(failed, { cause: err });
+    }
+  }
+
+  private async entryAt(pk: string, base: number): Promise<IndexEntry> {
+    const res = await this.storage.ddb.send(new GetCommand({ TableName: this.table, Key: { p: pk, o: base }, ConsistentRead: true }));
+    if (!res.Item) throw new InvariantViolationError(`conditional put at ${pk}@${base} failed but no item is there`);
+    return entryFromItem(res.Item);
   }
 
   /** Claims a hole with a gap tombstone; returns false if a commit (or another tombstone) won. */
@@ -247,11 +335,8 @@ export class Sequencer {
       return undefined;
     } catch (err) {
       if (!(err instanceof ConditionalCheckFailedException)) throw err;
-      if (err.Item) return entryFromItem(unmarshall(err.Item));
       // Emulators that do not return the old item: read it.
-      const res = await this.storage.ddb.send(new GetCommand({ TableName: this.table, Key: { p: pk, o: entry.base }, ConsistentRead: true }));
-      if (!res.Item) throw new InvariantViolationError(`conditional put at ${pk}@${entry.base} failed but no item is there`);
-      return entryFromItem(res.Item);
+      return err.Item ? entryFromItem(unmarshall(err.Item)) : this.entryAt(pk, entry.base);
     }
   }
 
@@ -361,22 +446,24 @@ export class Sequencer {
    * Returns the base offset. A writer fenced by a tombstone reserves again: its records get new
    * offsets, and the old ones read as a gap.
    */
-  async sequence(pk: string, batch: BatchRef, acks: 'all' | '1' | '0'): Promise<number> {
+  async sequence(pk: string, batch: BatchRef, acks: 'all' | '1' | '0', guard?: CommitGuard): Promise<number> {
     const token = newWriterToken();
     for (let attempt = 0; attempt < MAX_SEQUENCE_ATTEMPTS; attempt++) {
       const { base, seq, head, abandoned } = await this.reserve(pk, batch.recordCount, token);
       await Promise.all(abandoned.map((hole) => this.tombstone(pk, hole)));
       const { recordCount, ...location } = batch;
-      const entry: DataEntry = { ...location, kind: 'data', base, count: recordCount, token, committedAt: this.options.now() };
+      const entry: DataEntry = { ...location, kind: 'data', base, count: recordCount, token, committedAt: this.options.now(), transactionalProducerId: guard?.transactionalProducerId };
       // acks=all: look at the reservations below ours while our commit is in flight. Entries are
       // immutable, so "all below were committed" and "ours committed" together mean visible.
       const below = acks === 'all' ? this.entriesBelow(pk, head) : undefined;
       below?.catch(() => undefined);
-      const outcome = await this.commit(pk, entry).catch(async (err: unknown) => {
+      const outcome = await this.commit(pk, entry, guard).catch(async (err: unknown) => {
         // The commit failed (or we cannot tell): claim our own reservation as a gap so later
         // batches need not wait for the gap timeout. If the commit did land, this put fails and the
-        // batch stays visible; the caller still hears an error (at-least-once, as in Kafka).
+        // batch stays visible; the caller still hears an error (at-least-once, as in Kafka; a
+        // guarded commit is exactly-once: its retry is recognised by the guard).
         await this.tombstone(pk, { base, reservation: { count: recordCount, reservedAt: 0, token } }).catch(() => undefined);
+        if (err instanceof GuardRefusedError && guard) throw await guard.refused(err.failed);
         throw err;
       });
       if (outcome === 'fenced') continue;
@@ -403,7 +490,74 @@ export class Sequencer {
     return below === 0 ? [] : this.queryEntries(pk, reservedHead.hwm, below);
   }
 
-  private async awaitVisible(pk: string, end: number, token: string): Promise<PartitionView> {
+  /**
+   * Ends transaction `pin` in this partition: writes its marker (and, for an abort, its aborted
+   * range) and removes the pin, all in one transaction, so the last stable offset passes the
+   * transaction's records only once their outcome is recorded. Returns false if the pin was already
+   * gone (another completer finished it). Idempotent, safe to run concurrently.
+   */
+  async endTransaction(pk: string, pin: TransactionPin, outcome: TransactionOutcome): Promise<boolean> {
+    const token = newWriterToken();
+    for (let attempt = 0; attempt < MAX_SEQUENCE_ATTEMPTS; attempt++) {
+      let reserved;
+      try {
+        reserved = await this.reserve(pk, 1, token, pin);
+      } catch (err) {
+        if (err instanceof TransactionUnpinnedError) return false;
+        throw err;
+      }
+      const { base, head, abandoned } = reserved;
+      await Promise.all(abandoned.map((hole) => this.tombstone(pk, hole)));
+      // Every transaction open when the marker was reserved starts at or above its pin, and every
+      // later one above the marker: so an aborted transaction recorded later than this one starts at
+      // or above `stable`, which lets readers stop looking for aborted ranges (abortedRanges).
+      const stable = Math.min(base, ...[...head.openTransactions].filter(([id]) => id !== pin.producerId).map(([, first]) => first));
+      const marker: MarkerEntry = { kind: 'marker', base, count: 1, token, committedAt: this.options.now(), producerId: pin.producerId, outcome };
+      const unpin: TransactItem = {
+        Update: {
+          TableName: this.table,
+          Key: { p: pk, o: HEAD_OFFSET },
+          UpdateExpression: outcome === 'abort' ? 'REMOVE #pin ADD #aborts :one' : 'REMOVE #pin',
+          ConditionExpression: clauses.transactionPinned,
+          ExpressionAttributeNames: { '#pin': pinAttribute(pin.producerId), ...(outcome === 'abort' && { '#aborts': 'aborts' }) },
+          ExpressionAttributeValues: { ':first': pin.first, ...(outcome === 'abort' && { ':one': 1 }) },
+        },
+      };
+      const aborted: TransactItem[] = outcome === 'abort'
+        ? [{ Put: { TableName: this.table, Item: { p: abortedPartitionKey(pk), o: base, pid: pin.producerId, first: pin.first, stable } } }]
+        : [];
+      let result;
+      try {
+        result = await this.commit(pk, marker, { items: () => [unpin, ...aborted] });
+      } catch (err) {
+        await this.tombstone(pk, { base, reservation: { count: 1, reservedAt: 0, token } }).catch(() => undefined);
+        if (err instanceof GuardRefusedError) return false;
+        throw err;
+      }
+      if (result === 'committed') return true;
+    }
+    throw new StorageUnavailableError(`the marker of producer ${pin.producerId} in ${pk} was fenced ${MAX_SEQUENCE_ATTEMPTS} times in a row`);
+  }
+
+  /**
+   * The update that pins a transaction of `producerId` on the partition (if not pinned yet) at the
+   * next offset to be reserved, for a transaction with the coordinator's own update: every batch
+   * the transaction reserves afterwards lies at or above the pin.
+   */
+  pinItem(pk: string, producerId: number): TransactItem {
+    return {
+      Update: {
+        TableName: this.table,
+        Key: { p: pk, o: HEAD_OFFSET },
+        UpdateExpression: 'SET #pin = if_not_exists(#pin, #next)',
+        ConditionExpression: clauses.partitionExists,
+        ExpressionAttributeNames: { '#pin': pinAttribute(producerId), '#next': 'next', '#deleted': 'deleted' },
+      },
+    };
+  }
+
+  /** Waits until [.., end) is below the high watermark (tombstoning expired holes on the way). */
+  async awaitVisible(pk: string, end: number, token?: string): Promise<PartitionView> {
     const deadline = this.options.now() + this.options.gapTimeoutMs + 10_000;
     for (let delay = 2; ; delay = Math.min(delay * 2, 100)) {
       const view = await this.readResolved(pk, token, { withTail: false });
@@ -415,6 +569,21 @@ export class Sequencer {
     }
   }
 }
+
+export interface TransactionPin {
+  producerId: number;
+  first: number;
+}
+
+/** A guarded commit's extra items refused it (positional: true = that item's condition failed). */
+export class GuardRefusedError extends Error {
+  constructor(readonly failed: boolean[], options?: { cause?: unknown }) {
+    super('a guarded commit was refused by its guard', options);
+  }
+}
+
+/** The transaction's pin is not (any more) on the partition. */
+class TransactionUnpinnedError extends Error {}
 
 /** The longest run of `entries` (in offset order) without a gap that ends exactly at `end`. */
 export function runEndingAt(entries: IndexEntry[], end: number): IndexEntry[] {

@@ -1,0 +1,371 @@
+// The transaction coordinator: one item per transactional id (lib/producers/producer-store.ts)
+// holding its producer, epoch and open transaction. Argued in docs/architecture.md ("Transactions").
+//   register    a transaction's first write to a partition pins it there (head attribute
+//               txn_<producerId> = the next offset) in the same DynamoDB transaction that adds the
+//               partition to the coordinator item; readers in read_committed stop at the lowest pin
+//   end         commit or abort: the coordinator item goes to prepareCommit/prepareAbort (a commit
+//               writes the group offsets in that same transaction: the decision), then each
+//               partition gets its marker and loses its pin (Sequencer.endTransaction), then the
+//               item returns to empty. Any step may be repeated by anyone who finds it unfinished.
+//   init        POST /v1/producers with a transactional id bumps the epoch (fencing the previous
+//               producer) and finishes or aborts whatever transaction it left
+//   timeout     a transaction past its deadline is aborted (with an epoch bump, as in Kafka) by the
+//               next reader it blocks, the next init, or its own producer's next request
+import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { GetCommand, PutCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { isTransactionConflict } from '../aws/transactions.ts';
+import { ConflictError, InvalidRequestError } from '../errors.ts';
+import type { Offsets } from '../groups/offsets.ts';
+import type { Committer, OffsetCommit, TopicOffset } from '../groups/group-store.ts';
+import { retry } from '../retry.ts';
+import type { Sequencer, TransactItem, TransactionOutcome } from '../log/sequencer.ts';
+import { PRODUCER_ID_TTL_MS, expiresIn, producerFenced, producerKey, transactionKey, unknownProducer, type ProducerIdentity, type ProducerStore } from './producer-store.ts';
+
+/** Kafka's transaction.timeout.ms default and the largest we accept (Kafka's broker default max). */
+export const DEFAULT_TRANSACTION_TIMEOUT_MS = 60_000;
+export const MAX_TRANSACTION_TIMEOUT_MS = 15 * 60_000;
+/** Partitions one registration transaction pins (TransactWriteItems takes 100 items). */
+const PINS_PER_TRANSACTION = 99;
+
+export type TransactionState = 'empty' | 'ongoing' | 'prepareCommit' | 'prepareAbort';
+
+export interface TransactionItem {
+  transactionalId: string;
+  producerId: number;
+  epoch: number;
+  state: TransactionState;
+  timeoutMs: number;
+  /** Partition log keys the open transaction wrote to (pinned). */
+  partitions: string[];
+  deadline?: number;
+  offsets?: TransactionOffsets;
+}
+
+/** Offsets added to the transaction by one group member (Kafka's sendOffsetsToTransaction). */
+export interface TransactionOffsets {
+  groupId: string;
+  member: Committer;
+  offsets: TopicOffset[];
+}
+
+const prepared: Record<TransactionOutcome, TransactionState> = { commit: 'prepareCommit', abort: 'prepareAbort' };
+
+// Named condition clauses of the coordinator item. Each guards one timeline:
+const clauses = {
+  // Producer P (epoch e) writes → P' inits with the same transactional id (epoch e+1) → P's
+  // later write, offsets or commit must fail: P is a zombie.
+  epochMatches: '#pid = :pid AND #epoch = :epoch',
+  // P's commit moved the item to prepareCommit → P's delayed write must not join the transaction
+  // whose markers are being written (it would land after its marker, outside its range).
+  writable: '(#state = :empty OR #state = :ongoing)',
+  // Registration after the deadline: the transaction is (about to be) aborted for its timeout.
+  beforeDeadline: '(attribute_not_exists(#deadline) OR #deadline > :now)',
+  // Two completers, or a completer and an init, move the item from the state they read, once.
+  stateIs: '#state = :from',
+};
+
+function transactionFromItem(item: Record<string, unknown>): TransactionItem {
+  return {
+    transactionalId: (item.g as string).slice('txn/'.length),
+    producerId: item.pid as number,
+    epoch: item.epoch as number,
+    state: item.state as TransactionState,
+    timeoutMs: item.timeoutMs as number,
+    partitions: item.partitions instanceof Set ? [...(item.partitions as Set<string>)].sort() : [],
+    deadline: item.deadline as number | undefined,
+    offsets: item.offsets as TransactionOffsets | undefined,
+  };
+}
+
+export class TransactionCoordinator {
+  constructor(
+    private readonly producers: ProducerStore,
+    private readonly sequencer: Sequencer,
+    private readonly offsets: Offsets,
+  ) {}
+
+  private get table() {
+    return this.producers.table;
+  }
+
+  private now() {
+    return this.producers.now();
+  }
+
+  async read(transactionalId: string): Promise<TransactionItem | undefined> {
+    const res = await this.producers.storage.ddb.send(new GetCommand({ TableName: this.table, Key: transactionKey(transactionalId), ConsistentRead: true }));
+    return res.Item ? transactionFromItem(res.Item) : undefined;
+  }
+
+  /**
+   * Kafka's InitProducerId with a transactional id: the id's producer at a new epoch. The previous
+   * epoch is fenced from here on; a transaction it left open is aborted, one it was committing is
+   * finished first.
+   */
+  async init(transactionalId: string, timeoutMs: number): Promise<ProducerIdentity> {
+    for (;;) {
+      const current = await this.read(transactionalId);
+      if (!current) {
+        const producer = await this.producers.create(0, transactionalId);
+        try {
+          await this.producers.storage.ddb.send(new PutCommand({
+            TableName: this.table,
+            Item: { ...transactionKey(transactionalId), pid: producer.producerId, epoch: 0, state: 'empty', timeoutMs, expiresAt: expiresIn(this.now(), PRODUCER_ID_TTL_MS) },
+            ConditionExpression: 'attribute_not_exists(#g)',
+            ExpressionAttributeNames: { '#g': 'g' },
+          }));
+          return { producerId: producer.producerId, producerEpoch: 0 };
+        } catch (err) {
+          if ((err as Error).name !== 'ConditionalCheckFailedException') throw err;
+          continue; // another init created it first: bump from there
+        }
+      }
+      if (current.state === 'prepareCommit' || current.state === 'prepareAbort') {
+        await this.complete(current);
+        continue;
+      }
+      const epoch = current.epoch + 1;
+      try {
+        await retry(() => this.producers.storage.ddb.send(new TransactWriteCommand({
+          TransactItems: [
+            {
+              Update: {
+                TableName: this.table,
+                Key: transactionKey(transactionalId),
+                // An open transaction is aborted at the new epoch: the old producer can no longer touch it.
+                UpdateExpression: 'SET #epoch = :epoch, #state = :next, #timeoutMs = :timeoutMs, #expiresAt = :expiresAt',
+                ConditionExpression: `#epoch = :previous AND ${clauses.stateIs}`,
+                ExpressionAttributeNames: { '#epoch': 'epoch', '#state': 'state', '#timeoutMs': 'timeoutMs', '#expiresAt': 'expiresAt' },
+                ExpressionAttributeValues: { ':epoch': epoch, ':previous': current.epoch, ':from': current.state, ':next': current.state === 'ongoing' ? 'prepareAbort' : 'empty', ':timeoutMs': timeoutMs, ':expiresAt': expiresIn(this.now(), PRODUCER_ID_TTL_MS) },
+              },
+            },
+            this.producerEpochUpdate(current.producerId, epoch),
+          ],
+        })), { isRetryable: isTransactionConflict });
+      } catch (err) {
+        if (err instanceof TransactionCanceledException) continue; // raced another init or completer: read again
+        throw err;
+      }
+      if (current.state === 'ongoing') await this.complete({ ...current, epoch, state: 'prepareAbort' });
+      return { producerId: current.producerId, producerEpoch: epoch };
+    }
+  }
+
+  private producerEpochUpdate(producerId: number, epoch: number): TransactItem {
+    return {
+      Update: {
+        TableName: this.table,
+        Key: producerKey(producerId),
+        UpdateExpression: 'SET #epoch = :epoch, #expiresAt = :expiresAt',
+        ExpressionAttributeNames: { '#epoch': 'epoch', '#expiresAt': 'expiresAt' },
+        ExpressionAttributeValues: { ':epoch': epoch, ':expiresAt': expiresIn(this.now(), PRODUCER_ID_TTL_MS) },
+      },
+    };
+  }
+
+  /**
+   * Joins `pks` to the producer's transaction (starting one if none is open) and pins the
+   * transaction on each partition, atomically per chunk of partitions.
+   */
+  async register(identity: ProducerIdentity, transactionalId: string, pks: string[]): Promise<void> {
+    for (let i = 0; i < pks.length; i += PINS_PER_TRANSACTION) {
+      const chunk = pks.slice(i, i + PINS_PER_TRANSACTION);
+      const now = this.now();
+      const deadline = now + (await this.timeoutOf(transactionalId));
+      try {
+        await retry(() => this.producers.storage.ddb.send(new TransactWriteCommand({
+          TransactItems: [
+            {
+              Update: {
+                TableName: this.table,
+                Key: transactionKey(transactionalId),
+                UpdateExpression: 'SET #state = :ongoing, #deadline = if_not_exists(#deadline, :deadline) ADD #partitions :pks REMOVE #expiresAt',
+                ConditionExpression: `${clauses.epochMatches} AND ${clauses.writable} AND ${clauses.beforeDeadline}`,
+                ExpressionAttributeNames: { '#pid': 'pid', '#epoch': 'epoch', '#state': 'state', '#deadline': 'deadline', '#partitions': 'partitions', '#expiresAt': 'expiresAt' },
+                ExpressionAttributeValues: { ':pid': identity.producerId, ':epoch': identity.producerEpoch, ':empty': 'empty', ':ongoing': 'ongoing', ':now': now, ':deadline': deadline, ':pks': new Set(chunk) },
+              },
+            },
+            ...chunk.map((pk) => this.sequencer.pinItem(pk, identity.producerId)),
+          ],
+        })), { isRetryable: isTransactionConflict });
+      } catch (err) {
+        if (!(err instanceof TransactionCanceledException)) throw err;
+        throw await this.refusal(identity, transactionalId, err);
+      }
+    }
+  }
+
+  private timeouts = new Map<string, number>();
+
+  /** The transactional id's timeout (fixed at init; cached, as it only changes with the epoch). */
+  private async timeoutOf(transactionalId: string): Promise<number> {
+    let timeout = this.timeouts.get(transactionalId);
+    if (timeout === undefined) {
+      timeout = (await this.read(transactionalId))?.timeoutMs ?? DEFAULT_TRANSACTION_TIMEOUT_MS;
+      if (this.timeouts.size > 10_000) this.timeouts.clear();
+      this.timeouts.set(transactionalId, timeout);
+    }
+    return timeout;
+  }
+
+  /** The check a transactional batch's commit carries: the transaction is still open at this epoch, with the partition. */
+  batchCheck(identity: ProducerIdentity, transactionalId: string, pk: string): TransactItem {
+    return {
+      ConditionCheck: {
+        TableName: this.table,
+        Key: transactionKey(transactionalId),
+        ConditionExpression: `${clauses.epochMatches} AND #state = :ongoing AND contains(#partitions, :pk)`,
+        ExpressionAttributeNames: { '#pid': 'pid', '#epoch': 'epoch', '#state': 'state', '#partitions': 'partitions' },
+        ExpressionAttributeValues: { ':pid': identity.producerId, ':epoch': identity.producerEpoch, ':ongoing': 'ongoing', ':pk': pk },
+      },
+    };
+  }
+
+  /** Why the coordinator item refused `identity`'s write: fenced, timed out (then aborted), or not open. */
+  async refusal(identity: ProducerIdentity, transactionalId: string, cause?: unknown): Promise<Error> {
+    const current = await this.read(transactionalId);
+    if (!current || current.producerId !== identity.producerId) return unknownProducer(identity.producerId);
+    if (current.epoch > identity.producerEpoch) return producerFenced(identity.producerId, identity.producerEpoch, current.epoch);
+    if (current.epoch < identity.producerEpoch) return unknownProducer(identity.producerId);
+    if (current.deadline !== undefined && current.deadline <= this.now() && current.state === 'ongoing') {
+      await this.abortExpired(transactionalId);
+      return new ConflictError('PRODUCER_FENCED', `the transaction of ${JSON.stringify(transactionalId)} passed its timeout of ${current.timeoutMs} ms and was aborted; the producer was fenced (initialise it again)`, { cause });
+    }
+    if (isTransactionConflict(cause)) return new ConflictError('CONCURRENT_TRANSACTIONS', `the transaction of ${JSON.stringify(transactionalId)} is being changed concurrently; retry`, { cause });
+    return new ConflictError('INVALID_TXN_STATE', `the transaction of ${JSON.stringify(transactionalId)} is ${current.state === 'empty' ? 'not open' : `being completed (${current.state})`}: a write must come before commit or abort`, { cause });
+  }
+
+  /** Adds a group member's offsets, committed with the transaction (Kafka's sendOffsetsToTransaction). */
+  async addOffsets(identity: ProducerIdentity, transactionalId: string, groupId: string, member: Committer, offsets: OffsetCommit[]): Promise<void> {
+    const tagged = await this.offsets.validateForTransaction(offsets);
+    const current = await this.read(transactionalId);
+    if (current?.offsets && (current.offsets.groupId !== groupId || current.offsets.member.memberId !== member.memberId)) {
+      throw new InvalidRequestError('INVALID_TXN_STATE', `the transaction already holds offsets of group ${JSON.stringify(current.offsets.groupId)} member ${current.offsets.member.memberId}; one transaction commits offsets of one group member`);
+    }
+    const byPartition = new Map((current?.offsets?.offsets ?? []).map((o) => [`${o.topic}:${o.partition}`, o]));
+    for (const o of tagged) byPartition.set(`${o.topic}:${o.partition}`, o);
+    if (byPartition.size > 98) throw new InvalidRequestError('TOO_MANY_OFFSETS', 'a transaction commits offsets of at most 98 partitions');
+    const now = this.now();
+    try {
+      await retry(() => this.producers.storage.ddb.send(new UpdateCommand({
+        TableName: this.table,
+        Key: transactionKey(transactionalId),
+        UpdateExpression: 'SET #state = :ongoing, #deadline = if_not_exists(#deadline, :deadline), #offsets = :offsets REMOVE #expiresAt',
+        ConditionExpression: `${clauses.epochMatches} AND ${clauses.writable} AND ${clauses.beforeDeadline}`,
+        ExpressionAttributeNames: { '#pid': 'pid', '#epoch': 'epoch', '#state': 'state', '#deadline': 'deadline', '#offsets': 'offsets', '#expiresAt': 'expiresAt' },
+        ExpressionAttributeValues: {
+          ':pid': identity.producerId, ':epoch': identity.producerEpoch, ':empty': 'empty', ':ongoing': 'ongoing', ':now': now,
+          ':deadline': now + (current?.timeoutMs ?? DEFAULT_TRANSACTION_TIMEOUT_MS),
+          ':offsets': { groupId, member, offsets: [...byPartition.values()] },
+        },
+      })));
+    } catch (err) {
+      if ((err as Error).name !== 'ConditionalCheckFailedException') throw err;
+      throw await this.refusal(identity, transactionalId, err);
+    }
+  }
+
+  /** Kafka's EndTxn: commit or abort the producer's open transaction. */
+  async end(identity: ProducerIdentity, transactionalId: string, outcome: TransactionOutcome): Promise<void> {
+    const current = await this.read(transactionalId);
+    if (!current || current.producerId !== identity.producerId || current.epoch !== identity.producerEpoch) throw await this.refusal(identity, transactionalId);
+    if (current.state === 'empty') return; // nothing written: nothing to end (Kafka's client skips the call)
+    if (current.state === 'ongoing') {
+      if (outcome === 'commit' && current.deadline !== undefined && current.deadline <= this.now()) throw await this.refusal(identity, transactionalId);
+      await this.decide(current, outcome);
+    } else if (current.state !== prepared[outcome]) {
+      throw new ConflictError('INVALID_TXN_STATE', `the transaction of ${JSON.stringify(transactionalId)} is already ${current.state === 'prepareCommit' ? 'committing' : 'aborting'}`);
+    }
+    await this.complete({ ...current, state: prepared[outcome] });
+  }
+
+  /**
+   * The decision: ongoing → prepareCommit (with the group offsets, fenced by the member's epoch) or
+   * prepareAbort. From here the outcome is fixed; completing it only records it per partition.
+   */
+  private async decide(current: TransactionItem, outcome: TransactionOutcome): Promise<void> {
+    const offsets = outcome === 'commit' ? current.offsets : undefined;
+    let puts = offsets?.offsets ?? [];
+    for (;;) {
+      const groupItems = offsets ? this.offsets.transactionalCommitItems(offsets.groupId, offsets.member, offsets.offsets, puts) : [];
+      try {
+        await retry(() => this.producers.storage.ddb.send(new TransactWriteCommand({
+          TransactItems: [
+            {
+              Update: {
+                TableName: this.table,
+                Key: transactionKey(current.transactionalId),
+                UpdateExpression: 'SET #state = :next',
+                ConditionExpression: `${clauses.epochMatches} AND ${clauses.stateIs}`,
+                ExpressionAttributeNames: { '#pid': 'pid', '#epoch': 'epoch', '#state': 'state' },
+                ExpressionAttributeValues: { ':pid': current.producerId, ':epoch': current.epoch, ':from': 'ongoing', ':next': prepared[outcome] },
+              },
+            },
+            ...groupItems,
+          ],
+        })), { isRetryable: isTransactionConflict });
+        return;
+      } catch (err) {
+        if (!(err instanceof TransactionCanceledException)) throw err;
+        const [coordinator, fence, ...behind] = (err.CancellationReasons ?? []).map((r) => r.Code === 'ConditionalCheckFailed');
+        if (coordinator) throw await this.refusal({ producerId: current.producerId, producerEpoch: current.epoch }, current.transactionalId, err);
+        if (fence && offsets) throw await this.offsets.whyRejected(offsets.groupId, offsets.member, offsets.offsets);
+        // An offset already committed further (by this member outside the transaction): never lowered.
+        if (!behind.some(Boolean)) throw err;
+        puts = puts.filter((_, i) => !behind[i]);
+      }
+    }
+  }
+
+  /** Records a decided outcome in every partition, then closes the transaction. Idempotent. */
+  async complete(current: TransactionItem): Promise<void> {
+    const outcome: TransactionOutcome = current.state === 'prepareCommit' ? 'commit' : 'abort';
+    await Promise.all(current.partitions.map(async (pk) => {
+      const first = (await this.sequencer.read(pk, { withTail: false }).catch(() => undefined))?.head.openTransactions.get(current.producerId);
+      if (first !== undefined) await this.sequencer.endTransaction(pk, { producerId: current.producerId, first }, outcome);
+    }));
+    try {
+      await retry(() => this.producers.storage.ddb.send(new UpdateCommand({
+        TableName: this.table,
+        Key: transactionKey(current.transactionalId),
+        UpdateExpression: 'SET #state = :empty, #expiresAt = :expiresAt REMOVE #partitions, #offsets, #deadline',
+        ConditionExpression: `#epoch = :epoch AND ${clauses.stateIs}`,
+        ExpressionAttributeNames: { '#epoch': 'epoch', '#state': 'state', '#partitions': 'partitions', '#offsets': 'offsets', '#deadline': 'deadline', '#expiresAt': 'expiresAt' },
+        ExpressionAttributeValues: { ':epoch': current.epoch, ':from': current.state, ':empty': 'empty', ':expiresAt': expiresIn(this.now(), PRODUCER_ID_TTL_MS) },
+      })));
+    } catch (err) {
+      // Someone else closed it (a concurrent completer, or an init that bumped the epoch meanwhile).
+      if ((err as Error).name !== 'ConditionalCheckFailedException') throw err;
+    }
+  }
+
+  /**
+   * Aborts the transactional id's open transaction if it passed its deadline, bumping the epoch so
+   * its producer is fenced (Kafka's coordinator-side timeout). Returns whether one was aborted.
+   */
+  async abortExpired(transactionalId: string): Promise<boolean> {
+    const current = await this.read(transactionalId);
+    if (!current) return false;
+    if (current.state === 'prepareCommit' || current.state === 'prepareAbort') {
+      await this.complete(current);
+      return true;
+    }
+    if (current.state !== 'ongoing' || current.deadline === undefined || current.deadline > this.now()) return false;
+    await this.init(transactionalId, current.timeoutMs);
+    return true;
+  }
+
+  /**
+   * A read_committed reader is held at `pk`'s pin of `producerId`: abort its transaction if it timed
+   * out. A pin whose producer id is gone (expired) can belong to no open transaction: it is aborted
+   * in place.
+   */
+  async unblock(pk: string, producerId: number, first: number): Promise<void> {
+    const producer = await this.producers.get(producerId);
+    if (producer?.transactionalId !== undefined) {
+      await this.abortExpired(producer.transactionalId);
+      return;
+    }
+    if (!producer) await this.sequencer.endTransaction(pk, { producerId, first }, 'abort');
+  }
+}
