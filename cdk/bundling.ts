@@ -5,9 +5,9 @@ import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 
 /** The functions behind Function URLs, one per route group. */
-export type HttpRole = 'produce' | 'fetch' | 'admin' | 'groups';
+export type HttpRole = 'produce' | 'fetch' | 'admin' | 'groups' | 'upstash';
 
-export const HTTP_ROLES: readonly HttpRole[] = ['produce', 'fetch', 'admin', 'groups'];
+export const HTTP_ROLES: readonly HttpRole[] = ['produce', 'fetch', 'admin', 'groups', 'upstash'];
 
 /** Every deployed function: the HTTP ones and maintenance (invoked by the log table's stream and a schedule). */
 export type FunctionRole = HttpRole | 'maintenance';

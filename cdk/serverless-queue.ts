@@ -33,7 +33,7 @@ export interface ServerlessQueueProps {
   readonly removalPolicy?: RemovalPolicy;
   /**
    * Memory (MB, which also sets CPU share) per function. Maintenance holds up to four segments being
-   * rolled at once: raise it with segment.bytes. @default produce 1024, fetch 1024, admin 512, groups 512, maintenance 1024
+   * rolled at once: raise it with segment.bytes. @default produce 1024, fetch 1024, admin 512, groups 512, upstash 1024, maintenance 1024
    */
   readonly memorySizes?: Readonly<Partial<Record<FunctionRole, number>>>;
   /**
@@ -45,7 +45,7 @@ export interface ServerlessQueueProps {
   readonly alarms?: boolean;
 }
 
-const DEFAULT_MEMORY_MB: Record<FunctionRole, number> = { produce: 1024, fetch: 1024, admin: 512, groups: 512, maintenance: 1024 };
+const DEFAULT_MEMORY_MB: Record<FunctionRole, number> = { produce: 1024, fetch: 1024, admin: 512, groups: 512, upstash: 1024, maintenance: 1024 };
 
 // Long enough for the longest request each role serves: acks=all waits out the 15 s gap timeout plus
 // 10 s, fetch and poll long-poll up to 20 s.
@@ -91,6 +91,12 @@ export const TABLE_ACTIONS: Record<FunctionRole, Partial<Record<DataTable, strin
   // shared intake objects (UpdateItem); the collector queries its records and deletes them
   // (DeleteItem) and a deleted topic's items (BatchWriteItem); the sweep lists topics (Scan), the
   // collector checks a deleted topic's name (GetItem).
+  // Upstash's API behind one URL: produce, fetch and consumer groups, and the topic list (Scan).
+  upstash: {
+    groups: ['GetItem', 'PutItem', 'DeleteItem', 'Query', 'Scan', 'ConditionCheckItem'],
+    topics: ['GetItem', 'Scan'],
+    log: ['GetItem', 'Query', 'PutItem', 'UpdateItem'],
+  },
   maintenance: {
     topics: ['GetItem', 'Scan'],
     log: ['GetItem', 'Query', 'PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem', 'ConditionCheckItem'],
@@ -110,6 +116,7 @@ export const OBJECT_ACTIONS: Record<FunctionRole, Partial<Record<ObjectPrefix, s
   fetch: { segments: ['s3:GetObject'], logs: ['s3:GetObject'] },
   admin: {},
   groups: { segments: ['s3:GetObject'], logs: ['s3:GetObject'] },
+  upstash: { segments: ['s3:PutObject', 's3:GetObject'], logs: ['s3:GetObject'] },
   maintenance: { segments: ['s3:GetObject', 's3:DeleteObject', 's3:ListBucket'], logs: ['s3:PutObject', 's3:DeleteObject', 's3:ListBucket'] },
 };
 

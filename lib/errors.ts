@@ -21,6 +21,12 @@ export class InvalidRequestError extends QueueError {
   }
 }
 
+/** The caller presented no credentials the configured auth accepts. */
+export class UnauthorizedError extends QueueError {
+  readonly status = 401;
+  readonly code = 'UNAUTHORIZED';
+}
+
 export class NotFoundError extends QueueError {
   readonly status = 404;
   constructor(readonly code: 'UNKNOWN_TOPIC' | 'UNKNOWN_PARTITION' | 'UNKNOWN_GROUP' | 'UNKNOWN_MEMBER_ID' | 'UNKNOWN_PRODUCER_ID' | 'NOT_FOUND', message: string, options?: { cause?: unknown }) {

@@ -8,10 +8,11 @@ import { adminRoutes } from '../routes/admin.ts';
 import { produceRoutes } from '../routes/produce.ts';
 import { fetchRoutes } from '../routes/fetch.ts';
 import { groupRoutes } from '../routes/groups.ts';
+import { UPSTASH_ERRORS, upstashRoutes } from '../routes/upstash.ts';
 
-export type RouteGroup = 'admin' | 'produce' | 'fetch' | 'groups';
-const ROUTE_GROUPS: Record<RouteGroup, (services: Services) => Hono> = { admin: adminRoutes, produce: produceRoutes, fetch: fetchRoutes, groups: groupRoutes };
+export type RouteGroup = 'admin' | 'produce' | 'fetch' | 'groups' | 'upstash';
+const ROUTE_GROUPS: Record<RouteGroup, (services: Services) => Hono> = { admin: adminRoutes, produce: produceRoutes, fetch: fetchRoutes, groups: groupRoutes, upstash: upstashRoutes };
 
-export function createApp(services: Services, groups: RouteGroup[] = ['admin', 'produce', 'fetch', 'groups'], auth: MiddlewareHandler | undefined = authFromEnv(services.storage)): Hono {
-  return createBaseApp(groups.map((group) => ROUTE_GROUPS[group](services)), groups, auth);
+export function createApp(services: Services, groups: RouteGroup[] = ['admin', 'produce', 'fetch', 'groups', 'upstash'], auth: MiddlewareHandler | undefined = authFromEnv(services.storage)): Hono {
+  return createBaseApp(groups.map((group) => ROUTE_GROUPS[group](services)), groups, auth, groups.includes('upstash') ? [UPSTASH_ERRORS] : []);
 }

@@ -1,17 +1,19 @@
-// The application shell every endpoint shares: optional auth, the body limit, health, the v1
-// not-found, method-not-allowed and error formats. Route groups are mounted by the caller, so a
-// Lambda function bundles only the routes (and domain code) it serves.
-import { Hono, type MiddlewareHandler } from 'hono';
+// The application shell every endpoint shares: optional auth, the body limit, health, the
+// not-found, method-not-allowed and error formats (v1's, or a dialect's on its own paths). Route
+// groups are mounted by the caller, so a Lambda function bundles only the routes (and domain code) it serves.
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { PatternRouter } from 'hono/router/pattern-router';
 import { PayloadTooLargeError } from '../../lib/errors.ts';
 import { createStorage, type Storage } from '../../lib/storage.ts';
 import { authFromEnv } from './auth.ts';
-import { errorBody, toErrorResponse } from './errors.ts';
+import { errorFormatFor, toErrorResponse, type ErrorDialect } from './errors.ts';
 import { MAX_BODY_BYTES } from './schemas.ts';
 
-export function createBaseApp(routes: Hono[], serves: string[], auth: MiddlewareHandler | undefined): Hono {
+export function createBaseApp(routes: Hono[], serves: string[], auth: MiddlewareHandler | undefined, dialects: readonly ErrorDialect[] = []): Hono {
   const app = new Hono();
+  const formatOf = errorFormatFor(dialects);
+  const errorResponse = (c: Context, code: string, message: string, status: 404 | 405) => c.json(formatOf(c.req.path)(code, message, status) as object, status);
   // Before anything reads the body: unauthenticated requests cost no parsing.
   if (auth) app.use('*', auth);
   app.use('*', bodyLimit({
@@ -27,11 +29,12 @@ export function createBaseApp(routes: Hono[], serves: string[], auth: Middleware
   app.all('*', (c) => {
     const methods = allowed(c.req.path);
     if (methods.length > 0) {
-      return c.json(errorBody('METHOD_NOT_ALLOWED', `${c.req.method} is not allowed on ${c.req.path}; allowed: ${methods.join(', ')}`), 405, { Allow: methods.join(', ') });
+      c.header('Allow', methods.join(', '));
+      return errorResponse(c, 'METHOD_NOT_ALLOWED', `${c.req.method} is not allowed on ${c.req.path}; allowed: ${methods.join(', ')}`, 405);
     }
-    return c.json(errorBody('NOT_FOUND', `no route for ${c.req.method} ${c.req.path} on this endpoint (serves: ${serves.join(', ')})`), 404);
+    return errorResponse(c, 'NOT_FOUND', `no route for ${c.req.method} ${c.req.path} on this endpoint (serves: ${serves.join(', ')})`, 404);
   });
-  app.onError(toErrorResponse);
+  app.onError((err, c) => toErrorResponse(err, c, formatOf(c.req.path)));
   return app;
 }
 
@@ -45,7 +48,7 @@ function allowedMethods(app: Hono): (path: string) => string[] {
 }
 
 /** One Lambda function's app: its own storage clients, auth from the environment, one route group. */
-export function functionApp(role: string, routes: (storage: Storage) => Hono): Hono {
+export function functionApp(role: string, routes: (storage: Storage) => Hono, dialects: readonly ErrorDialect[] = []): Hono {
   const storage = createStorage();
-  return createBaseApp([routes(storage)], [role], authFromEnv(storage));
+  return createBaseApp([routes(storage)], [role], authFromEnv(storage), dialects);
 }

@@ -1,4 +1,5 @@
-// Maps every failure to the v1 error body {"error":{"code","message"}} with a fitting status.
+// Maps every failure to an error body with a fitting status: the v1 body {"error":{"code","message"}},
+// or, on the routes of another API the app speaks (Upstash Kafka's), that API's error format.
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
@@ -14,10 +15,27 @@ export function zodMessage(err: ZodError, root = 'body'): string {
   return err.issues.map((issue) => `${issue.path.length ? issue.path.join('.') : root}: ${issue.message}`).join('; ');
 }
 
-export function toErrorResponse(err: unknown, c: Context) {
-  if (err instanceof QueueError) return c.json(errorBody(err.code, err.message), err.status as ContentfulStatusCode);
-  if (err instanceof ZodError) return c.json(errorBody('INVALID_REQUEST', zodMessage(err)), 400);
-  if (err instanceof HTTPException) return c.json(errorBody(err.status === 413 ? 'PAYLOAD_TOO_LARGE' : 'HTTP_ERROR', err.message), err.status);
+/** The body of an error response with this code, message and status. */
+export type ErrorFormat = (code: string, message: string, status: number) => unknown;
+
+/** The error format of the routes whose paths match `paths`. */
+export interface ErrorDialect {
+  paths: RegExp;
+  format: ErrorFormat;
+}
+
+export const v1ErrorFormat: ErrorFormat = (code, message) => errorBody(code, message);
+
+/** The error format of a request path: the first dialect whose paths match, else v1. */
+export function errorFormatFor(dialects: readonly ErrorDialect[]): (path: string) => ErrorFormat {
+  return (path) => dialects.find((d) => d.paths.test(path))?.format ?? v1ErrorFormat;
+}
+
+export function toErrorResponse(err: unknown, c: Context, format: ErrorFormat = v1ErrorFormat) {
+  const respond = (code: string, message: string, status: ContentfulStatusCode) => c.json(format(code, message, status) as object, status);
+  if (err instanceof QueueError) return respond(err.code, err.message, err.status as ContentfulStatusCode);
+  if (err instanceof ZodError) return respond('INVALID_REQUEST', zodMessage(err), 400);
+  if (err instanceof HTTPException) return respond(err.status === 413 ? 'PAYLOAD_TOO_LARGE' : 'HTTP_ERROR', err.message, err.status as ContentfulStatusCode);
   console.error(JSON.stringify({ level: 'error', message: 'unhandled error', error: err instanceof Error ? { name: err.name, message: err.message, stack: err.stack } : String(err) }));
-  return c.json(errorBody('INTERNAL_ERROR', 'the server failed to process the request'), 500);
+  return respond('INTERNAL_ERROR', 'the server failed to process the request', 500);
 }

@@ -15,13 +15,13 @@ export const MAX_METADATA_CHARS = 4096;
 export const MAX_SUBSCRIBED_TOPICS = 100;
 
 const nonNegativeInt = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
-const partitionNumber = z.number().int().nonnegative().max(1_000_000);
+export const partitionNumber = z.number().int().nonnegative().max(1_000_000);
 /**
  * Kafka's topic name rule, as lib/topics/topic-config.ts validates it (the lookahead refuses "." and
  * ".."), checked here so the API document states it. It also keeps '#' and ':' out of the group
  * table's keys ("offset#<topic>#<partition>", "topic:partition").
  */
-const topicName = z.string().min(1).max(249).regex(TOPIC_NAME, TOPIC_NAME_RULE);
+export const topicName = z.string().min(1).max(249).regex(TOPIC_NAME, TOPIC_NAME_RULE);
 export const groupParam = z.string().regex(GROUP_ID, 'group ids are 1 to 249 characters from [a-zA-Z0-9._-]');
 export const memberIdParam = z.uuid('member ids are the UUIDs returned by join');
 const pollId = z.uuid('poll ids are the UUIDs returned by poll');

@@ -74,7 +74,7 @@ export function produceRoutes({ producer, producers }: Pick<Services, 'producer'
  * or poll response at the largest offset, timestamp and partition. The body limit alone does not
  * ensure it: base64 is 4/3 of the bytes a utf8 body carried, and header values are escaped.
  */
-function assertReturnable(topic: string, records: ProduceRecord[]): void {
+export function assertReturnable(topic: string, records: ProduceRecord[]): void {
   const budget = responseBudget('base64', polledRecordJson);
   for (const [i, record] of records.entries()) {
     const size = budget.sizeOf({ ...record, topic, partition: MAX_PARTITIONS - 1, offset: Number.MAX_SAFE_INTEGER, timestamp: Number.MAX_SAFE_INTEGER });

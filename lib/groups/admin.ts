@@ -6,7 +6,7 @@ import type { Sequencer } from '../log/sequencer.ts';
 import { getTopicCached, type Topic } from '../topics/topic-store.ts';
 import type { GroupCoordinator } from './coordinator.ts';
 import { requireGroup } from './group-store.ts';
-import { byTopic, consumable, parseTopicPartition, sortedTopicPartitions, topicPartition, type AssignorName, type GroupStateName } from './model.ts';
+import { byTopic, consumable, parseTopicPartition, sortedTopicPartitions, topicPartition, type AssignorName, type GroupStateName, type Member } from './model.ts';
 import { transition } from './reconcile.ts';
 
 export interface GroupDescription {
@@ -48,11 +48,20 @@ export class GroupAdmin {
     });
   }
 
+  /** Every group that has members, with each member's assignment (what it may consume now). */
+  async assignments(): Promise<Array<{ group: string; members: Array<{ memberId: string; assignment: Array<{ topic: string; partitions: number[] }> }> }>> {
+    const groups = (await this.coordinator.store.list()).filter((g) => !g.deleting).map((g) => this.coordinator.project(g));
+    return groups.filter((g) => Object.keys(g.members).length > 0).map((g) => ({
+      group: g.groupId,
+      members: Object.values(g.members).sort(byJoinTime).map((m) => ({ memberId: m.memberId, assignment: byTopic(consumable(m)) })),
+    }));
+  }
+
   async describe(groupId: string): Promise<GroupDescription> {
     const [stored, committed] = await Promise.all([this.coordinator.store.read(groupId), this.coordinator.store.readOffsets(groupId)]);
     if (!stored || stored.deleting) throw new NotFoundError('UNKNOWN_GROUP', `group ${JSON.stringify(groupId)} does not exist`);
     const group = this.coordinator.project(stored);
-    const members = Object.values(group.members).sort((a, b) => a.joinedAt - b.joinedAt || (a.memberId < b.memberId ? -1 : 1)).map((m) => {
+    const members = Object.values(group.members).sort(byJoinTime).map((m) => {
       const target = new Set(m.target);
       const owned = new Set(Object.values(group.members).flatMap((other) => other.assigned));
       return {
@@ -122,4 +131,8 @@ export class GroupAdmin {
       throw err;
     }
   }
+}
+
+function byJoinTime(a: Member, b: Member): number {
+  return a.joinedAt - b.joinedAt || (a.memberId < b.memberId ? -1 : 1);
 }

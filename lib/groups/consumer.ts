@@ -26,7 +26,7 @@ import { sleep } from '../retry.ts';
 import type { GroupCoordinator } from './coordinator.ts';
 import { newPollId, type CommittedOffset } from './group-store.ts';
 import { assignmentOf, type MemberAssignment } from './membership.ts';
-import { consumable, parseTopicPartition, topicIdsOf, type Group, type Member, type TopicPartition } from './model.ts';
+import { ackedPollId, consumable, parseTopicPartition, topicIdsOf, type Ack, type Group, type Member, type TopicPartition } from './model.ts';
 import type { Offsets } from './offsets.ts';
 import { unknownMember } from './reconcile.ts';
 
@@ -36,8 +36,8 @@ export interface PollOptions {
   waitMs: number;
   /** Commit this poll's batch once a later poll (or the leave) acknowledges it. */
   autoCommit: boolean;
-  /** The pollId of the last response received: confirms that batch. */
-  ack?: string;
+  /** The pollId of the last response received: confirms that batch (LAST_DELIVERY: whatever was handed out last). */
+  ack?: Ack;
   /** A hard bound on the records returned, over all partitions (see ReadBudget). */
   budget?: ReadBudget<PolledRecord>;
   /** Kafka's isolation.level, as for a fetch. */
@@ -76,9 +76,12 @@ export class Consumer {
     const read = await this.coordinator.store.read(groupId);
     const before = read?.members[memberId];
     if (!read || !before) throw unknownMember(memberId);
-    await this.offsets.commitAcknowledged(read, before, options.ack);
+    // Resolved against the read: if another poll stores a batch meanwhile, this ack matches nothing
+    // there, so that batch is discarded and delivered again, never skipped.
+    const ack = ackedPollId(before, options.ack);
+    await this.offsets.commitAcknowledged(read, before, ack);
     // Commits leave the group item's version alone, so the group just read is still a valid start.
-    let group = await this.coordinator.apply(groupId, { type: 'poll', memberId, owned: consumable(before), ack: options.ack }, { ifAbsent: () => unknownMember(memberId), known: read });
+    let group = await this.coordinator.apply(groupId, { type: 'poll', memberId, owned: consumable(before), ack }, { ifAbsent: () => unknownMember(memberId), known: read });
     const member = group.members[memberId]!;
     const partitions = consumable(member);
 

@@ -4,11 +4,13 @@ import { ConflictError } from '../errors.ts';
 import { getTopicCached } from '../topics/topic-store.ts';
 import type { GroupCoordinator } from './coordinator.ts';
 import { newMemberId } from './group-store.ts';
-import { byTopic, consumable, heartbeatIntervalMs, REBALANCE_TIMEOUT_MS, SESSION_TIMEOUT_MS, type AssignorName, type AutoOffsetReset, type Group, type TopicPartition } from './model.ts';
+import { ackedPollId, byTopic, consumable, heartbeatIntervalMs, REBALANCE_TIMEOUT_MS, SESSION_TIMEOUT_MS, type Ack, type AssignorName, type AutoOffsetReset, type Group, type TopicPartition } from './model.ts';
 import type { Offsets } from './offsets.ts';
 import { unknownMember } from './reconcile.ts';
 
 export interface JoinInput {
+  /** A member id the client chose (a named instance, see instances.ts); generated when omitted. */
+  memberId?: string;
   topics: string[];
   sessionTimeoutMs?: number;
   rebalanceTimeoutMs?: number;
@@ -36,7 +38,7 @@ export class Membership {
     // Unknown topics are refused before anything is written.
     await Promise.all(input.topics.map((topic) => getTopicCached(this.coordinator.storage, topic)));
     // Chosen once, outside the retry loop: a retry after an ambiguous failure finds its own member.
-    const memberId = newMemberId();
+    const memberId = input.memberId ?? newMemberId();
     const group = await this.coordinator.apply(groupId, {
       type: 'join',
       join: {
@@ -62,12 +64,12 @@ export class Membership {
    * that batch (if its poll asked for auto-commit); without one, the batch is redelivered to the
    * next owner, since the client may never have received it.
    */
-  async leave(groupId: string, memberId: string, ack?: string): Promise<void> {
+  async leave(groupId: string, memberId: string, ack?: Ack): Promise<void> {
     const group = await this.coordinator.store.read(groupId);
     const member = group?.members[memberId];
     if (!group || !member) return;
     try {
-      await this.offsets.commitAcknowledged(group, member, ack);
+      await this.offsets.commitAcknowledged(group, member, ackedPollId(member, ack));
     } catch (err) {
       // Fenced meanwhile (it no longer owns the partitions, or it is gone): committing them is the
       // next owner's business. A commit merely refused at an epoch its own heartbeat since moved on

@@ -104,6 +104,20 @@ export function byTopic(tps: Iterable<TopicPartition>): Array<{ topic: string; p
   return out;
 }
 
+/**
+ * Acknowledges whatever batch the member was handed last, for clients that never send a pollId back
+ * (named instances, lib/groups/instances.ts): the batch stored last counts as received.
+ */
+export const LAST_DELIVERY = Symbol('the last delivery');
+
+/** What a poll or leave acknowledges: a pollId the client sent back, or LAST_DELIVERY. */
+export type Ack = string | typeof LAST_DELIVERY;
+
+/** The pollId an ack names in `member`'s state (undefined: none, so nothing is acknowledged). */
+export function ackedPollId(member: Pick<Member, 'delivery'>, ack: Ack | undefined): string | undefined {
+  return ack === LAST_DELIVERY ? member.delivery?.pollId : ack;
+}
+
 export function heartbeatIntervalMs(member: Pick<Member, 'sessionTimeoutMs'>): number {
   return Math.floor(member.sessionTimeoutMs / 3);
 }

@@ -34,8 +34,7 @@ export class Offsets {
    */
   async commit(groupId: string, offsets: OffsetCommit[], member?: Committer): Promise<void> {
     // Without a member nothing else ties the offsets to an incarnation: the tag is read consistently.
-    const tagged = await this.validate(offsets, { consistent: !member });
-    await Promise.all(tagged.map((o) => this.resolve(o.topic, o.partition, { offset: o.offset }, o.topicId)));
+    const tagged = await this.inLog(offsets, { consistent: !member });
     if (!member) {
       const committedAt = this.coordinator.now();
       await this.coordinator.apply(groupId, { type: 'require-empty' }, { ifAbsent: 'create', offsets: tagged.map((o) => ({ ...o, committedAt })) });
@@ -58,13 +57,55 @@ export class Offsets {
   async commitAcknowledged(group: Group, member: Member, ack: string | undefined): Promise<void> {
     const { delivery } = member;
     if (ack === undefined || delivery?.pollId !== ack || !delivery.commitOnAck) return;
-    const offsets = Object.entries(delivery.positions).map(([tp, offset]): TopicOffset => {
-      const { topic, partition } = parseTopicPartition(tp);
-      // Present: a delivery's positions are dropped in the same write that changes or removes the topic.
-      return { topic, partition, offset, topicId: group.topics[topic]!.topicId };
-    });
+    await this.commitOwned(group.groupId, member, positionOffsets(group, delivery.positions));
+  }
+
+  /**
+   * Commits everything handed to a member that never names its epoch (a named instance): its
+   * acknowledged positions and its last delivery, as Kafka's commitSync() without offsets commits
+   * the positions after every record poll() returned. At the member's current epoch, while it still
+   * owns the partitions (see commitAcknowledged).
+   */
+  async commitDelivered(groupId: string, memberId: string): Promise<void> {
+    const [group, member] = await this.currentMember(groupId, memberId);
+    await this.commitOwned(groupId, member, positionOffsets(group, { ...member.positions, ...member.delivery?.positions }));
+  }
+
+  /**
+   * Commits explicit offsets for a member that never names its epoch (a named instance): checked
+   * like every commit (in the log, partitions exist), then committed at the member's current epoch
+   * while it owns the partitions. They are offsets into the topic incarnations the group records,
+   * which the member reads, so they are tagged with those.
+   */
+  async commitAsCurrentOwner(groupId: string, memberId: string, offsets: OffsetCommit[]): Promise<void> {
+    const checked = await this.inLog(offsets, { consistent: false });
+    const [group, member] = await this.currentMember(groupId, memberId);
+    await this.commitOwned(groupId, member, checked.map((o) => ({ ...o, topicId: group.topics[o.topic]?.topicId ?? o.topicId })));
+  }
+
+  /**
+   * The committed offset of each partition (undefined: none, or one of another topic incarnation).
+   * UNKNOWN_TOPIC or UNKNOWN_PARTITION for partitions that do not exist.
+   */
+  async committedFor(groupId: string, partitions: Array<{ topic: string; partition: number }>): Promise<Array<{ topic: string; partition: number; offset: number | undefined }>> {
+    const tagged = await this.validate(partitions.map((p) => ({ ...p, offset: 0 })), { consistent: false });
+    const committed = await this.committedOffsets(groupId, Object.fromEntries(tagged.map((o) => [o.topic, o.topicId])));
+    return tagged.map(({ topic, partition }) => ({ topic, partition, offset: committed.get(topicPartition(topic, partition))?.offset }));
+  }
+
+  /** The group (as the next write sees it) and the member, or UNKNOWN_MEMBER_ID. */
+  private async currentMember(groupId: string, memberId: string): Promise<[Group, Member]> {
+    const stored = await this.store.read(groupId);
+    const group = stored && this.coordinator.project(stored);
+    const member = group?.members[memberId];
+    if (!group || !member) throw unknownMember(memberId);
+    return [group, member];
+  }
+
+  /** Commits as the owner (see commitAsOwner), one transaction per MAX_OFFSETS_PER_COMMIT offsets. */
+  private async commitOwned(groupId: string, member: Member, offsets: TopicOffset[]): Promise<void> {
     for (let i = 0; i < offsets.length; i += MAX_OFFSETS_PER_COMMIT) {
-      await this.commitAsOwner(group.groupId, member, offsets.slice(i, i + MAX_OFFSETS_PER_COMMIT));
+      await this.commitAsOwner(groupId, member, offsets.slice(i, i + MAX_OFFSETS_PER_COMMIT));
     }
   }
 
@@ -143,6 +184,13 @@ export class Offsets {
     return (await this.fetcher.listOffset(topic, partition, to.timestamp, topicId)).offset;
   }
 
+  /** validate, and each offset within [log start, high watermark] of its partition. */
+  private async inLog(offsets: OffsetCommit[], options: { consistent: boolean }): Promise<TopicOffset[]> {
+    const tagged = await this.validate(offsets, options);
+    await Promise.all(tagged.map((o) => this.resolve(o.topic, o.partition, { offset: o.offset }, o.topicId)));
+    return tagged;
+  }
+
   /**
    * Checks the partitions exist and tags each offset with its topic's current topicId: from the
    * process's topic cache, or (`consistent`) from one consistent read per topic, which a cache that
@@ -200,6 +248,15 @@ export class Offsets {
     if (current.memberEpoch !== member.memberEpoch) return fencedMember(member.memberId, member.memberEpoch, current.memberEpoch);
     return notOwned(member, current, offsets) ?? fencedMember(member.memberId, member.memberEpoch, current.memberEpoch, 'the group changed during the commit');
   }
+}
+
+/** A member's positions as offsets into the topic incarnations the group records (the ones they were read from). */
+function positionOffsets(group: Group, positions: Record<TopicPartition, number>): TopicOffset[] {
+  return Object.entries(positions).map(([tp, offset]) => {
+    const { topic, partition } = parseTopicPartition(tp);
+    // Present: positions are dropped in the same write that changes or removes their topic.
+    return { topic, partition, offset, topicId: group.topics[topic]!.topicId };
+  });
 }
 
 /** FENCED_MEMBER_EPOCH naming the partitions `current` does not own, if any. */

@@ -5,6 +5,7 @@ import type { Storage } from '../storage.ts';
 import { GroupAdmin } from './admin.ts';
 import { Consumer } from './consumer.ts';
 import { GroupCoordinator, type GroupOptions } from './coordinator.ts';
+import { NamedInstances } from './instances.ts';
 import { Membership } from './membership.ts';
 import { Offsets } from './offsets.ts';
 
@@ -13,15 +14,19 @@ export interface GroupServices {
   offsets: Offsets;
   consumer: Consumer;
   admin: GroupAdmin;
+  instances: NamedInstances;
 }
 
 export function createGroupServices(storage: Storage, sequencer: Sequencer, fetcher: Fetcher, options: Partial<GroupOptions> = {}): GroupServices {
   const coordinator = new GroupCoordinator(storage, options);
   const offsets = new Offsets(coordinator, sequencer, fetcher);
+  const membership = new Membership(coordinator, offsets);
+  const consumer = new Consumer(coordinator, offsets, fetcher);
   return {
-    membership: new Membership(coordinator, offsets),
+    membership,
     offsets,
-    consumer: new Consumer(coordinator, offsets, fetcher),
+    consumer,
     admin: new GroupAdmin(coordinator, sequencer),
+    instances: new NamedInstances(coordinator, membership, consumer),
   };
 }

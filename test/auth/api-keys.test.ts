@@ -41,11 +41,14 @@ describe('API keys', () => {
 });
 
 describe('auth middleware configuration', () => {
-  it('reads the key from x-api-key or a Bearer authorization header', () => {
+  it('reads the key from x-api-key, a Bearer authorization header, or the password of Basic auth (any user name)', () => {
     expect(presentedApiKey(headers({ 'x-api-key': 'k1' }))).toBe('k1');
     expect(presentedApiKey(headers({ authorization: 'Bearer k2' }))).toBe('k2');
     expect(presentedApiKey(headers({ authorization: 'bearer   k3 ' }))).toBe('k3');
-    expect(presentedApiKey(headers({ authorization: 'Basic dXNlcjpwYXNz' }))).toBeUndefined();
+    expect(presentedApiKey(headers({ authorization: `Basic ${Buffer.from('anyone:k4').toString('base64')}` }))).toBe('k4');
+    expect(presentedApiKey(headers({ authorization: `basic ${Buffer.from('a:b:k5').toString('base64')}` }))).toBe('b:k5');
+    // No colon: no password, so no key.
+    expect(presentedApiKey(headers({ authorization: `Basic ${Buffer.from('k6').toString('base64')}` }))).toBeUndefined();
     expect(presentedApiKey(headers({}))).toBeUndefined();
   });
 

@@ -99,7 +99,7 @@ function recordingMaintenance(performed: Set<string>) {
 const union = (...sets: Array<Set<string>>) => new Set(sets.flatMap((set) => [...set]));
 
 describe('granted actions cover what each function does', () => {
-  it('admin, produce, fetch, groups and maintenance', async () => {
+  it('admin, produce, fetch, groups, upstash and maintenance', async () => {
     const admin = await performedBy('admin', async (call) => {
       // Batches are due for a segment as soon as they are committed.
       await call('POST', '/v1/topics', { name: 'iam', partitions: 2, config: { 'segment.ms': 1 } });
@@ -145,6 +145,23 @@ describe('granted actions cover what each function does', () => {
       const { body: member } = await call('POST', '/v1/groups/iam-late/members', { topics: ['iam'], autoOffsetReset: 'earliest' });
       await call('POST', `/v1/groups/iam-late/members/${member.memberId}/poll`, {});
     });
+    // Upstash's API, on the segments too (fetch and consume read them).
+    const upstash = await performedBy('upstash', async (call) => {
+      await call('POST', '/produce', [{ topic: 'iam', value: 'u1' }, { topic: 'iam', value: 'u2', key: 'k', partition: 1 }]);
+      await call('GET', '/produce/iam/u3');
+      await call('POST', '/webhook?topic=iam', 'hook');
+      await call('POST', '/fetch', { topic: 'iam', partition: 0, offset: 0, timeout: 0 });
+      await call('POST', '/consume/iam-upstash/one', { topic: 'iam', timeout: 0 });
+      await call('POST', '/consume/iam-upstash/one', { topic: 'iam', timeout: 0 });
+      await call('POST', '/commit/iam-upstash/one', undefined);
+      await call('POST', '/commit/iam-upstash/one', { topic: 'iam', partition: 0, offset: 0 });
+      await call('POST', '/committed/iam-upstash/one', [{ topic: 'iam', partition: 0 }]);
+      await call('POST', '/offsets/0', [{ topic: 'iam', partition: 0 }]);
+      await call('GET', '/topics');
+      await call('GET', '/consumers');
+      await call('POST', '/delete-consumer/iam-upstash/one', undefined);
+    });
+
     // Retention removes the segments at the next sweep, and admin moves the log start.
     const adminLater = await performedBy('admin', async (call) => {
       await call('PATCH', '/v1/topics/iam/config', { config: { 'retention.ms': 1 } });
@@ -162,6 +179,7 @@ describe('granted actions cover what each function does', () => {
       produce,
       fetch: union(fetch, fetchSegments),
       groups: union(groups, pollSegments),
+      upstash,
       maintenance,
     };
     for (const [role, performed] of Object.entries(performedByRole) as Array<[FunctionRole, Set<string>]>) {

@@ -67,6 +67,13 @@ const EXPECTED_ACCESS: Record<FunctionRole, Partial<Record<Granted, string[]>>> 
     'segments/*': ['s3:GetObject'],
     'logs/*': ['s3:GetObject'],
   },
+  upstash: {
+    groups: ['dynamodb:ConditionCheckItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:Scan'],
+    topics: ['dynamodb:GetItem', 'dynamodb:Scan'],
+    log: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
+    'segments/*': ['s3:GetObject', 's3:PutObject'],
+    'logs/*': ['s3:GetObject'],
+  },
   maintenance: {
     topics: ['dynamodb:GetItem', 'dynamodb:Scan'],
     log: ['dynamodb:BatchWriteItem', 'dynamodb:ConditionCheckItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
@@ -160,8 +167,8 @@ describe('QueueStack with defaults (IAM auth)', () => {
   });
 
   it('runs one arm64 nodejs22.x function per role, wired to the bucket and tables', () => {
-    s.template.resourceCountIs('AWS::Lambda::Function', 5);
-    const memory: Record<FunctionRole, number> = { produce: 1024, fetch: 1024, admin: 512, groups: 512, maintenance: 1024 };
+    s.template.resourceCountIs('AWS::Lambda::Function', 6);
+    const memory: Record<FunctionRole, number> = { produce: 1024, fetch: 1024, admin: 512, groups: 512, upstash: 1024, maintenance: 1024 };
     const { queue } = s.stack;
     for (const role of FUNCTION_ROLES) {
       const http = role !== 'maintenance';
@@ -203,7 +210,7 @@ describe('QueueStack with defaults (IAM auth)', () => {
   });
 
   it('serves every HTTP role on an AWS_IAM Function URL; produce streams its responses', () => {
-    s.template.resourceCountIs('AWS::Lambda::Url', 4);
+    s.template.resourceCountIs('AWS::Lambda::Url', 5);
     for (const role of HTTP_ROLES) {
       s.template.hasResourceProperties('AWS::Lambda::Url', {
         TargetFunctionArn: { 'Fn::GetAtt': [s.id(s.stack.queue.functions[role]), 'Arn'] },
@@ -288,13 +295,13 @@ describe('QueueStack with defaults (IAM auth)', () => {
   });
 
   it('keeps logs for a month and creates no alarms (they cost money while idle)', () => {
-    s.template.resourceCountIs('AWS::Logs::LogGroup', 5);
+    s.template.resourceCountIs('AWS::Logs::LogGroup', 6);
     s.template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
     s.template.resourceCountIs('AWS::CloudWatch::Alarm', 0);
   });
 
   it('outputs the endpoints, bucket and table names', () => {
-    for (const name of ['ProduceUrl', 'FetchUrl', 'AdminUrl', 'GroupsUrl', 'AuthMode', 'BucketName', 'TopicsTableName', 'LogTableName', 'GroupsTableName']) {
+    for (const name of ['ProduceUrl', 'FetchUrl', 'AdminUrl', 'GroupsUrl', 'UpstashUrl', 'AuthMode', 'BucketName', 'TopicsTableName', 'LogTableName', 'GroupsTableName']) {
       s.template.hasOutput(name, {});
     }
     expect(s.template.findOutputs('ApiKeysTableName')).toEqual({});
@@ -334,7 +341,7 @@ describe('QueueStack in API-key mode with alarms and DESTROY', () => {
   });
 
   it('alarms on errors and throttles of every function, treating silence as healthy', () => {
-    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 10);
+    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 12);
     for (const metric of ['Errors', 'Throttles']) {
       s.template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: metric, Namespace: 'AWS/Lambda', Threshold: 1, TreatMissingData: 'notBreaching' });
     }
