@@ -26,11 +26,16 @@ export class Admin {
   async connect(): Promise<void> {}
   async disconnect(): Promise<void> {}
 
+  /** Creates one topic; a topic that exists already is a ConflictError (TOPIC_EXISTS). */
+  async createTopic(topic: string, partitions = 1, config?: Record<string, string | number>): Promise<void> {
+    await this.transport.request('POST', '/v1/topics', { body: { name: topic, partitions, ...(config ? { config } : {}) } });
+  }
+
   /** Resolves to true if every topic was created, false if some existed already (kafkajs' meaning). */
   async createTopics({ topics }: { topics: Array<{ topic: string; numPartitions?: number; configEntries?: Array<{ name: string; value: string }> }> }): Promise<boolean> {
     const created = await Promise.all(topics.map(async ({ topic, numPartitions, configEntries }) => {
       try {
-        await this.transport.request('POST', '/v1/topics', { body: { name: topic, partitions: numPartitions ?? 1, ...(configEntries ? { config: Object.fromEntries(configEntries.map((e) => [e.name, e.value])) } : {}) } });
+        await this.createTopic(topic, numPartitions, configEntries && Object.fromEntries(configEntries.map((e) => [e.name, e.value])));
         return true;
       } catch (err) {
         if (err instanceof ConflictError && err.code === 'TOPIC_EXISTS') return false;
