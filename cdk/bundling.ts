@@ -14,8 +14,11 @@ export type FunctionRole = HttpRole | 'maintenance';
 
 export const FUNCTION_ROLES: readonly FunctionRole[] = [...HTTP_ROLES, 'maintenance'];
 
+/** Every deployed handler: the functions with data access, and the router in front of the HTTP ones (no data access). */
+export type DeployedHandler = FunctionRole | 'router';
+
 /** Absolute path of each role's Lambda entry module. */
-export function handlerEntry(role: FunctionRole): string {
+export function handlerEntry(role: DeployedHandler): string {
   return fileURLToPath(new URL(`../lambdas/${role}.ts`, import.meta.url));
 }
 

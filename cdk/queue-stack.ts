@@ -15,6 +15,7 @@ export class QueueStack extends Stack {
     super(scope, id, props);
     const queue = (this.queue = new ServerlessQueue(this, 'Queue', props.queue));
     const output = (id: string, value: string, description: string) => new CfnOutput(this, id, { value, description });
+    output('Url', queue.url.url, `The base URL for clients and the CLI (QUEUE_URL): every route, forwarded to the function serving it (${queue.authMode === 'iam' ? 'SigV4-signed requests, service "lambda"' : 'API key required'})`);
     for (const role of HTTP_ROLES) {
       output(`${pascalCase(role)}Url`, queue.urls[role].url, `HTTPS endpoint of the ${role} function (${queue.authMode === 'iam' ? 'SigV4-signed requests, service "lambda"' : 'API key required'})`);
     }

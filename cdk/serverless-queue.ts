@@ -17,7 +17,7 @@ import { Construct } from 'constructs';
 import { GROUPS_TABLE, LOG_TABLE, TOPICS_TABLE, type TableSchema } from '../lib/aws/schema.ts';
 import { API_KEYS_TABLE } from '../lib/auth/api-keys.ts';
 import type { AuthMode } from '../lambdas/http/auth.ts';
-import { HANDLER_BUNDLE, handlerEntry, HTTP_ROLES, PROJECT_ROOT, type FunctionRole, type HttpRole } from './bundling.ts';
+import { HANDLER_BUNDLE, handlerEntry, HTTP_ROLES, PROJECT_ROOT, type DeployedHandler, type FunctionRole, type HttpRole } from './bundling.ts';
 
 export type { AuthMode, FunctionRole, HttpRole };
 
@@ -33,9 +33,9 @@ export interface ServerlessQueueProps {
   readonly removalPolicy?: RemovalPolicy;
   /**
    * Memory (MB, which also sets CPU share) per function. Maintenance holds up to four segments being
-   * rolled at once: raise it with segment.bytes. @default produce 1024, fetch 1024, admin 512, groups 512, upstash 1024, maintenance 1024
+const DEFAULT_MEMORY_MB: Record<DeployedHandler, number> = { produce: 1024, fetch: 1024, admin: 512, groups: 512, upstash: 1024, maintenance: 1024, router: 256 };
    */
-  readonly memorySizes?: Readonly<Partial<Record<FunctionRole, number>>>;
+  readonly memorySizes?: Readonly<Partial<Record<DeployedHandler, number>>>;
   /**
    * 'iam': Function URLs with AWS_IAM auth, callers sign with SigV4. 'api-key': public Function URLs
    * whose handlers require a key from the API keys table. Never open without one of the two. @default 'iam'
@@ -45,11 +45,13 @@ export interface ServerlessQueueProps {
   readonly alarms?: boolean;
 }
 
-const DEFAULT_MEMORY_MB: Record<FunctionRole, number> = { produce: 1024, fetch: 1024, admin: 512, groups: 512, upstash: 1024, maintenance: 1024 };
+const DEFAULT_MEMORY_MB: Record<DeployedHandler, number> = { produce: 1024, fetch: 1024, admin: 512, groups: 512, upstash: 1024, maintenance: 1024, router: 256 };
 
 // Long enough for the longest request each role serves: acks=all waits out the 15 s gap timeout plus
 // 10 s, fetch and poll long-poll up to 20 s.
 const HTTP_TIMEOUT = Duration.seconds(30);
+// The router waits for the function it forwards to.
+const ROUTER_TIMEOUT = Duration.seconds(35);
 // A pass renews its partition's lease (60 s) between segment rolls and rolls a bounded number; a
 // sweep that runs out of time leaves the rest to the next trigger (leases of a killed run expire).
 const MAINTENANCE_TIMEOUT = Duration.minutes(5);
@@ -128,6 +130,9 @@ export class ServerlessQueue extends Construct {
   readonly apiKeysTable?: dynamodb.Table;
   readonly functions: Readonly<Record<FunctionRole, nodejs.NodejsFunction>>;
   readonly urls: Readonly<Record<HttpRole, lambda.FunctionUrl>>;
+  /** The single base URL for clients: the router function, which forwards each request to the function serving it. */
+  readonly url: lambda.FunctionUrl;
+  readonly router: nodejs.NodejsFunction;
   /** Invokes the maintenance function's sweep every hour. */
   readonly maintenanceSchedule: events.Rule;
   /** Empty unless `alarms` is set; add actions (e.g. an SNS topic) to them as needed. */
@@ -187,7 +192,7 @@ export class ServerlessQueue extends Construct {
     };
 
     const alarms: cloudwatch.Alarm[] = [];
-    const roleFunction = (role: FunctionRole, environment: Record<string, string>, timeout: Duration) => {
+    const roleFunction = (role: DeployedHandler, environment: Record<string, string>, timeout: Duration) => {
       const logGroup = new logs.LogGroup(this, `${pascalCase(role)}Logs`, { retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH, removalPolicy });
       // An own role instead of AWSLambdaBasicExecutionRole, whose log permissions cover every group.
       const executionRole = new iam.Role(this, `${pascalCase(role)}Role`, { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
@@ -216,7 +221,7 @@ export class ServerlessQueue extends Construct {
           sourceMap: false,
         },
       });
-      this.grantAccess(role, fn);
+      if (role !== 'router') this.grantAccess(role, fn);
       Validations.of(fn).acknowledge({
         id: 'AwsSolutions-L1',
         reason: 'nodejs22.x is pinned on purpose: the bundles target node22, the runtime LocalStack and the project test against; upgrade deliberately.',
@@ -227,17 +232,27 @@ export class ServerlessQueue extends Construct {
 
     const functions = {} as Record<FunctionRole, nodejs.NodejsFunction>;
     const urls = {} as Record<HttpRole, lambda.FunctionUrl>;
+    // NONE only in api-key mode, where every handler refuses requests without a valid key.
+    const urlAuthType = this.authMode === 'api-key' ? lambda.FunctionUrlAuthType.NONE : lambda.FunctionUrlAuthType.AWS_IAM;
     for (const role of HTTP_ROLES) {
       const fn = (functions[role] = roleFunction(role, httpEnvironment, HTTP_TIMEOUT));
       // Handlers look up the presented key's id and nothing else.
       this.apiKeysTable?.grant(fn, 'dynamodb:GetItem');
       urls[role] = fn.addFunctionUrl({
-        // NONE only in api-key mode, where every handler refuses requests without a valid key.
-        authType: this.authMode === 'api-key' ? lambda.FunctionUrlAuthType.NONE : lambda.FunctionUrlAuthType.AWS_IAM,
+        authType: urlAuthType,
         // produce answers acks=0 before persisting, which needs a streamed response.
         invokeMode: role === 'produce' ? lambda.InvokeMode.RESPONSE_STREAM : lambda.InvokeMode.BUFFERED,
       });
     }
+
+    // One base URL: the router forwards by path (lambdas/http/routing.ts) and may invoke only the
+    // four Function URLs, signing as itself in iam mode; in api-key mode the functions check the key.
+    this.router = roleFunction('router', {
+      QUEUE_AUTH_MODE: this.authMode,
+      ...Object.fromEntries(HTTP_ROLES.map((role) => [`QUEUE_${role.toUpperCase()}_URL`, urls[role].url])),
+    }, ROUTER_TIMEOUT);
+    if (this.authMode === 'iam') for (const role of HTTP_ROLES) urls[role].grantInvokeUrl(this.router);
+    this.url = this.router.addFunctionUrl({ authType: urlAuthType, invokeMode: lambda.InvokeMode.BUFFERED });
 
     const maintenance = (functions.maintenance = roleFunction('maintenance', dataEnvironment, MAINTENANCE_TIMEOUT));
     // Granted by hand: the event source construct would allow ListStreams on every stream ("*").
@@ -276,6 +291,11 @@ export class ServerlessQueue extends Construct {
     for (const role of roles) this.urls[role].grantInvokeUrl(grantee);
   }
 
+  /** Lets `grantee` call the single base URL (the router) with SigV4 ('iam' auth mode). */
+  grantInvokeUrl(grantee: iam.IGrantable): void {
+    this.url.grantInvokeUrl(grantee);
+  }
+
   private grantAccess(role: FunctionRole, fn: lambda.IFunction): void {
     for (const [name, actions] of Object.entries(TABLE_ACTIONS[role]) as Array<[DataTable, string[]]>) {
       this.tables[name].grant(fn, ...actions.map((a) => `dynamodb:${a}`));
@@ -295,7 +315,7 @@ export class ServerlessQueue extends Construct {
     if (listed.length > 0) fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.bucket.bucketArn], conditions: { StringLike: { 's3:prefix': listed } } }));
   }
 
-  private functionAlarms(role: FunctionRole, fn: lambda.Function): cloudwatch.Alarm[] {
+  private functionAlarms(role: DeployedHandler, fn: lambda.Function): cloudwatch.Alarm[] {
     const alarm = (kind: string, metric: cloudwatch.Metric) => new cloudwatch.Alarm(this, `${pascalCase(role)}${kind}Alarm`, {
       alarmDescription: `${kind} of the ${role} function`,
       metric,

@@ -11,7 +11,7 @@ import cdkNag from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GROUPS_TABLE, LOG_TABLE, TOPICS_TABLE, type TableSchema } from '../../lib/aws/schema.ts';
 import { API_KEYS_TABLE } from '../../lib/auth/api-keys.ts';
-import { FUNCTION_ROLES, HTTP_ROLES, type FunctionRole } from '../../cdk/bundling.ts';
+import { FUNCTION_ROLES, HTTP_ROLES, type DeployedHandler, type FunctionRole } from '../../cdk/bundling.ts';
 import { QueueStack } from '../../cdk/queue-stack.ts';
 import type { ServerlessQueueProps } from '../../cdk/serverless-queue.ts';
 
@@ -85,7 +85,7 @@ const EXPECTED_ACCESS: Record<FunctionRole, Partial<Record<Granted, string[]>>> 
 };
 
 /** Actions granted to a function's role, keyed by the resource they apply to. */
-function grantsOf(s: Synthesised, role: FunctionRole): Record<string, string[]> {
+function grantsOf(s: Synthesised, role: DeployedHandler): Record<string, string[]> {
   const fn = s.template.findResources('AWS::Lambda::Function', { Properties: { FunctionName: `queue-${role}` } });
   const fnProps = Object.values(fn)[0]!.Properties as { Role: { 'Fn::GetAtt': [string, string] } };
   const roleId = fnProps.Role['Fn::GetAtt'][0];
@@ -167,7 +167,7 @@ describe('QueueStack with defaults (IAM auth)', () => {
   });
 
   it('runs one arm64 nodejs22.x function per role, wired to the bucket and tables', () => {
-    s.template.resourceCountIs('AWS::Lambda::Function', 6);
+    s.template.resourceCountIs('AWS::Lambda::Function', 7); // the roles and the router
     const memory: Record<FunctionRole, number> = { produce: 1024, fetch: 1024, admin: 512, groups: 512, upstash: 1024, maintenance: 1024 };
     const { queue } = s.stack;
     for (const role of FUNCTION_ROLES) {
@@ -210,7 +210,7 @@ describe('QueueStack with defaults (IAM auth)', () => {
   });
 
   it('serves every HTTP role on an AWS_IAM Function URL; produce streams its responses', () => {
-    s.template.resourceCountIs('AWS::Lambda::Url', 5);
+    s.template.resourceCountIs('AWS::Lambda::Url', 6); // and the router's
     for (const role of HTTP_ROLES) {
       s.template.hasResourceProperties('AWS::Lambda::Url', {
         TargetFunctionArn: { 'Fn::GetAtt': [s.id(s.stack.queue.functions[role]), 'Arn'] },
@@ -226,6 +226,24 @@ describe('QueueStack with defaults (IAM auth)', () => {
       Principal: 'events.amazonaws.com',
       SourceArn: { 'Fn::GetAtt': [s.id(s.stack.queue.maintenanceSchedule), 'Arn'] },
     });
+  });
+
+  it('gives clients one base URL: the router, which may only invoke the four Function URLs', () => {
+    const { queue } = s.stack;
+    s.template.hasResourceProperties('AWS::Lambda::Url', { TargetFunctionArn: { 'Fn::GetAtt': [s.id(queue.router), 'Arn'] }, AuthType: 'AWS_IAM', InvokeMode: 'BUFFERED' });
+    s.template.hasResourceProperties('AWS::Lambda::Function', {
+      FunctionName: 'queue-router',
+      MemorySize: 256,
+      Timeout: 35,
+      Environment: { Variables: Object.fromEntries([['QUEUE_AUTH_MODE', 'iam'], ...HTTP_ROLES.map((role) => [`QUEUE_${role.toUpperCase()}_URL`, { 'Fn::GetAtt': [s.id(queue.urls[role]), 'FunctionUrl'] }])]) },
+    });
+    const grants = grantsOf(s, 'router');
+    const invoked = Object.entries(grants).filter(([, actions]) => actions.some((a) => a.startsWith('lambda:')));
+    expect(invoked.map(([resource]) => resource).sort()).toEqual(HTTP_ROLES.map((role) => JSON.stringify({ 'Fn::GetAtt': [s.id(queue.functions[role]), 'Arn'] })).sort());
+    for (const [, actions] of invoked) expect(actions.every((a) => a.startsWith('lambda:Invoke'))).toBe(true);
+    // Nothing but invoking and its own logs: no table, bucket or key access.
+    expect(Object.values(grants).flat().filter((a) => !a.startsWith('lambda:Invoke') && !a.startsWith('logs:'))).toEqual([]);
+    s.template.hasOutput('Url', { Value: { 'Fn::GetAtt': [s.id(queue.url), 'FunctionUrl'] } });
   });
 
   it('wakes maintenance with new items of the log table, batched for a minute, and sweeps hourly', () => {

@@ -1,0 +1,99 @@
+// HTTP to the queue's single base URL: JSON in and out, authentication, typed errors, and retries
+// with full-jitter exponential backoff on retryable failures only.
+import { signerFor, type Auth, type Signer } from './auth.ts';
+import { errorFromResponse, NetworkError, QueueError } from './errors.ts';
+
+export interface RetryOptions {
+  /** Retries after the first attempt. @default 5 */
+  retries?: number;
+  /** @default 100 */
+  initialRetryTimeMs?: number;
+  /** @default 5000 */
+  maxRetryTimeMs?: number;
+}
+
+export interface TransportOptions {
+  /** The queue's base URL: the local server (`http://127.0.0.1:8787`) or a deployed stack's `Url` output. */
+  url: string;
+  auth?: Auth;
+  retry?: RetryOptions;
+  /** Per attempt, on top of any long-poll wait the request asks for. @default 30000 */
+  requestTimeoutMs?: number;
+}
+
+export interface RequestOptions {
+  query?: Record<string, string | number | undefined>;
+  body?: unknown;
+  /** How long the server may hold the request (long polls): added to the timeout. */
+  waitMs?: number;
+  /** Gives up on the request (and its retries) when aborted. */
+  signal?: AbortSignal;
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export function backoffDelay(attempt: number, retry: RetryOptions, random = Math.random): number {
+  return Math.floor(random() * Math.min(retry.maxRetryTimeMs ?? 5000, (retry.initialRetryTimeMs ?? 100) * 2 ** attempt));
+}
+
+export class Transport {
+  readonly baseUrl: URL;
+  private readonly sign: Signer;
+  /** Requests sent, retries included: what the server bills. */
+  requests = 0;
+
+  constructor(readonly options: TransportOptions) {
+    this.baseUrl = new URL(options.url.endsWith('/') ? options.url : `${options.url}/`);
+    this.sign = signerFor(options.auth);
+  }
+
+  /** One request, retried while its failure is retryable; resolves to the parsed JSON body (undefined for 204). */
+  async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+    const retry = this.options.retry ?? {};
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.once<T>(method, path, options);
+      } catch (err) {
+        if (!(err instanceof QueueError) || !err.retryable || attempt >= (retry.retries ?? 5) || options.signal?.aborted) throw err;
+        await sleep(backoffDelay(attempt, retry));
+      }
+    }
+  }
+
+  private async once<T>(method: string, path: string, options: RequestOptions): Promise<T> {
+    const url = new URL(path.replace(/^\//, ''), this.baseUrl);
+    for (const [name, value] of Object.entries(options.query ?? {})) if (value !== undefined) url.searchParams.set(name, String(value));
+    const body = options.body === undefined ? undefined : JSON.stringify(options.body);
+    const headers = await this.sign({ method, url, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body });
+    this.requests++;
+    let response: Response;
+    try {
+      response = await fetch(url, { method, headers, body, signal: withTimeout(options.signal, (this.options.requestTimeoutMs ?? 30_000) + (options.waitMs ?? 0)) });
+    } catch (err) {
+      const timedOut = err instanceof Error && err.name === 'TimeoutError';
+      if (options.signal?.aborted) throw err;
+      throw new NetworkError(`${method} ${url.pathname} ${timedOut ? 'timed out' : `failed: ${err instanceof Error ? (err.cause as Error | undefined)?.message ?? err.message : String(err)}`}`, timedOut ? 'TIMEOUT' : 'NETWORK_ERROR', 0, true, { cause: err });
+    }
+    const text = await response.text();
+    if (response.ok) return (text === '' ? undefined : JSON.parse(text)) as T;
+    let error: { code?: string; message?: string } | undefined;
+    try {
+      error = (JSON.parse(text) as { error?: { code?: string; message?: string } }).error;
+    } catch {
+      // Not the API's error format (a proxy's page, a Function URL's own 403): keep the text.
+    }
+    throw errorFromResponse(response.status, error?.code ?? httpCode(response.status), error?.message ?? (`${method} ${url.pathname}: HTTP ${response.status} ${text.slice(0, 200)}`.trim()));
+  }
+}
+
+function withTimeout(signal: AbortSignal | undefined, ms: number): AbortSignal {
+  const timeout = AbortSignal.timeout(ms);
+  return signal ? AbortSignal.any([signal, timeout]) : timeout;
+}
+
+/** A code for answers without the API's error body (a Function URL refusing a signature, a gateway). */
+function httpCode(status: number): string {
+  if (status === 403) return 'FORBIDDEN';
+  if (status === 429) return 'THROTTLED';
+  return `HTTP_${status}`;
+}
