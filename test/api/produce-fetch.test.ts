@@ -268,7 +268,7 @@ describe('fetch paging', () => {
   it('a fetch at the high watermark without waitMs is empty with nextOffset = offset', async () => {
     const hwm = values.length;
     const page = await api.fetch('paged', 0, { offset: hwm });
-    expect(page).toEqual({ records: [], nextOffset: hwm, highWatermark: hwm, logStartOffset: 0, gaps: [] });
+    expect(page).toEqual({ records: [], nextOffset: hwm, highWatermark: hwm, lastStableOffset: hwm, logStartOffset: 0, gaps: [], abortedTransactions: [] });
     const explicitZero = await api.fetch('paged', 0, { offset: hwm, waitMs: 0 });
     expect(explicitZero.records).toEqual([]);
   });
@@ -317,14 +317,14 @@ describe('long-poll', () => {
     await api.createTopic('polled-elsewhere', 2);
     const waiting = api.fetch('polled-elsewhere', 0, { offset: 0, waitMs: 300 });
     await api.produce('polled-elsewhere', [{ value: 'other', partition: 1 }]);
-    expect(await waiting).toEqual({ records: [], nextOffset: 0, highWatermark: 0, logStartOffset: 0, gaps: [] });
+    expect(await waiting).toEqual({ records: [], nextOffset: 0, highWatermark: 0, lastStableOffset: 0, logStartOffset: 0, gaps: [], abortedTransactions: [] });
   });
 
   it('a fetch that times out returns an empty page at the same offset', async () => {
     await api.createTopic('quiet', 1);
     await api.produce('quiet', [{ value: 'only' }]);
     const page = await api.fetch('quiet', 0, { offset: 1, waitMs: 150 });
-    expect(page).toEqual({ records: [], nextOffset: 1, highWatermark: 1, logStartOffset: 0, gaps: [] });
+    expect(page).toEqual({ records: [], nextOffset: 1, highWatermark: 1, lastStableOffset: 1, logStartOffset: 0, gaps: [], abortedTransactions: [] });
   });
 
   it('a fetch below the high watermark with waitMs answers with the data at once', async () => {

@@ -111,8 +111,21 @@ describe('granted actions cover what each function does', () => {
     });
     const produce = await performedBy('produce', async (call) => {
       for (let i = 0; i < 10; i++) await call('POST', '/v1/topics/iam/records', { acks: (['all', '1', '0'] as const)[i % 3], records: [{ value: `v${i}`, partition: 0 }, { key: `k${i}`, value: 'x' }] });
+      // An idempotent producer, and transactions committed, aborted and one left to time out.
+      const { body: idempotent } = await call('POST', '/v1/producers', {});
+      await call('POST', '/v1/topics/iam/records', { records: [{ value: 'i', partition: 1 }], ...idempotent, sequences: [{ partition: 1, baseSequence: 0 }] });
+      const { body: txn } = await call('POST', '/v1/producers', { transactionalId: 'iam-txn', transactionTimeoutMs: 1000 });
+      const transactional = (baseSequence: number) => ({ records: [{ value: 't', partition: 0 }], ...txn, sequences: [{ partition: 0, baseSequence }], transactionalId: 'iam-txn' });
+      await call('POST', '/v1/topics/iam/records', transactional(0));
+      await call('POST', '/v1/transactions/iam-txn/abort', txn);
+      await call('POST', '/v1/topics/iam/records', transactional(1));
+      await call('POST', '/v1/transactions/iam-txn/commit', txn);
+      await call('POST', '/v1/topics/iam/records', transactional(2));
     });
+    await new Promise((resolve) => setTimeout(resolve, 1100));
     const fetch = await performedBy('fetch', async (call) => {
+      // Held by the timed-out transaction, the reader aborts it.
+      await call('GET', '/v1/topics/iam/partitions/0/records?offset=0&isolation=read_committed');
       await call('GET', '/v1/topics/iam/partitions/0/records?offset=0');
       await call('GET', '/v1/topics/iam/partitions/0/records?offset=3&maxRecords=2');
       const { body } = await call('GET', '/v1/topics/iam/partitions/0/records?offset=0&maxRecords=10000');

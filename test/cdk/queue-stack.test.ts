@@ -48,11 +48,13 @@ const EXPECTED_ACCESS: Record<FunctionRole, Partial<Record<Granted, string[]>>> 
   produce: {
     topics: ['dynamodb:GetItem'],
     log: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
+    groups: ['dynamodb:ConditionCheckItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
     'segments/*': ['s3:PutObject'],
   },
   fetch: {
     topics: ['dynamodb:GetItem'],
     log: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
+    groups: ['dynamodb:ConditionCheckItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
     'segments/*': ['s3:GetObject'],
     'logs/*': ['s3:GetObject'],
   },
@@ -61,7 +63,7 @@ const EXPECTED_ACCESS: Record<FunctionRole, Partial<Record<Granted, string[]>>> 
     log: ['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
   },
   groups: {
-    groups: ['dynamodb:ConditionCheckItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:Scan'],
+    groups: ['dynamodb:ConditionCheckItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:Scan', 'dynamodb:UpdateItem'],
     topics: ['dynamodb:GetItem'],
     log: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
     'segments/*': ['s3:GetObject'],
