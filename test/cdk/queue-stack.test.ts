@@ -315,7 +315,7 @@ describe('QueueStack with defaults (IAM auth)', () => {
   });
 
   it('keeps logs for a month and creates no alarms (they cost money while idle)', () => {
-    s.template.resourceCountIs('AWS::Logs::LogGroup', 6);
+    s.template.resourceCountIs('AWS::Logs::LogGroup', 7);
     s.template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
     s.template.resourceCountIs('AWS::CloudWatch::Alarm', 0);
   });
@@ -361,7 +361,7 @@ describe('QueueStack in API-key mode with alarms and DESTROY', () => {
   });
 
   it('alarms on errors and throttles of every function, treating silence as healthy', () => {
-    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 12);
+    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 14);
     for (const metric of ['Errors', 'Throttles']) {
       s.template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: metric, Namespace: 'AWS/Lambda', Threshold: 1, TreatMissingData: 'notBreaching' });
     }
