@@ -11,6 +11,7 @@
 //               producer) and finishes or aborts whatever transaction it left
 //   timeout     a transaction past its deadline is aborted (with an epoch bump, as in Kafka) by the
 //               next reader it blocks, the next init, or its own producer's next request
+import { randomUUID } from 'node:crypto';
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { isTransactionConflict } from '../aws/transactions.ts';
@@ -172,8 +173,10 @@ export class TransactionCoordinator {
       const chunk = pks.slice(i, i + PINS_PER_TRANSACTION);
       const now = this.now();
       const deadline = now + (await this.timeoutOf(transactionalId));
+      const ClientRequestToken = randomUUID();
       try {
         await retry(() => this.producers.storage.ddb.send(new TransactWriteCommand({
+          ClientRequestToken,
           TransactItems: [
             {
               Update: {
@@ -288,8 +291,12 @@ export class TransactionCoordinator {
     let puts = offsets?.offsets ?? [];
     for (;;) {
       const groupItems = offsets ? this.offsets.transactionalCommitItems(offsets.groupId, offsets.member, offsets.offsets, puts) : [];
+      // One token for every attempt: a retry after an applied but unanswered decision is a no-op,
+      // not a refusal by its own effect (the state is no longer ongoing).
+      const ClientRequestToken = randomUUID();
       try {
         await retry(() => this.producers.storage.ddb.send(new TransactWriteCommand({
+          ClientRequestToken,
           TransactItems: [
             {
               Update: {
