@@ -1,7 +1,8 @@
 // The checker: a pure function from a history to the anomalies in it. Each class below is an
 // invariant of docs/architecture.md or docs/consumer-groups.md stated over what clients observed.
-// A run uses one topic, so partitions are named by number alone.
-import { isOp, pairOperations, parseRecordValue, type HistoryEvent, type NemesisEvent, type Operation } from './history.ts';
+// The jepsen topic's partitions are named by number alone; the transformers' input and output
+// topics (consume-transform-produce in transactions) are only ever read through their own operations.
+import { isOp, pairOperations, parseOutputValue, parseRecordValue, type HistoryEvent, type NemesisEvent, type Operation } from './history.ts';
 
 export const ANOMALY_CLASSES = {
   'lost-write': 'an acknowledged record was read as a gap, or is not in the final read at its offset with its value (and the log start had not passed it)',
@@ -18,6 +19,12 @@ export const ANOMALY_CLASSES = {
   'double-ownership': 'two members were assigned one partition at one member epoch',
   'commit-backwards': 'a committed offset went down',
   'commit-past-hwm': 'a committed offset is beyond the high watermark',
+  'idempotent-duplicate': 'a record of an idempotent request is at two offsets under one producer id (its retries resend it unchanged)',
+  'output-duplicate': 'an input record has outputs at two offsets in read_committed reads of the output topic',
+  'output-missing': 'an output of a transaction whose commit was acknowledged is not in the final read_committed read at its offset',
+  'aborted-read': "a read_committed read returned an output of a transaction that never committed: no commit was sent for it, or it was refused (Jepsen's G1a)",
+  'open-read': 'a read_committed read returned an output of a transaction before its commit was sent',
+  'offsets-mismatch': "the transformers' committed offsets disagree with the outputs: an output read before a describe that shows its input not committed, an output at or past the final committed offset, or an input below it without an output",
 } as const;
 export type AnomalyClass = keyof typeof ANOMALY_CLASSES;
 
@@ -38,6 +45,12 @@ export interface CheckResult {
   counts: Record<AnomalyClass, number>;
   /** Same record (request, index) written by two attempts of one request: explained, not an anomaly. */
   retryDuplicates: number;
+  /** The same, for idempotent requests: each attempt under its own producer id (after a re-initialisation). */
+  reinitDuplicates: number;
+  /** Idempotent requests sent again after an unknown outcome (each must have written once). */
+  idempotentRetries: number;
+  /** Transactions whose commit was acknowledged, and those that never committed (no commit sent, or refused). */
+  transactions: { committed: number; aborted: number };
   /** What topic describes saw change between one and the next: proof that compaction and retention ran. */
   lifecycle: { segmentsRolled: number; logStartMoves: number };
 }
@@ -103,12 +116,16 @@ export function check(events: HistoryEvent[], options: CheckOptions): CheckResul
   }
 
   // Duplicates, 4xx records and contiguity, by the request identity inside each value.
-  const failed = new Set(produces.filter((op) => op.outcome === 'fail').map((op) => `${op.args.requestId}:${op.args.attempt}`));
+  // An attempt failed if every send of it was refused (an idempotent retry resends one attempt).
+  const attemptKey = (op: Operation<'produce'>) => `${op.args.requestId}:${op.args.attempt}`;
+  const mayHaveWritten = new Set(produces.filter((op) => op.outcome !== 'fail').map(attemptKey));
+  const failed = new Set(produces.filter((op) => op.outcome === 'fail').map(attemptKey).filter((key) => !mayHaveWritten.has(key)));
   const placements = new Map<string, Set<Key>>();
   const byBatch = new Map<string, Map<number, number>>();
-  let retryDuplicates = 0;
+  let [retryDuplicates, reinitDuplicates] = [0, 0];
   const attemptsOf = new Map<string, Set<number>>();
   const requestOf = new Map(produces.map((op) => [op.args.requestId, op.args]));
+  const idempotent = (requestId: string) => requestOf.get(requestId)?.producerId !== undefined;
   for (const [key, value] of [...seen].flatMap(([k, values]) => [...values].map((v) => [k, v] as const))) {
     const ref = parseRecordValue(value);
     if (!ref) continue;
@@ -120,8 +137,17 @@ export function check(events: HistoryEvent[], options: CheckOptions): CheckResul
     const batch = `${attemptKey}@${partition}`;
     byBatch.set(batch, (byBatch.get(batch) ?? new Map()).set(ref.index, offset));
   }
-  for (const [record, places] of placements) if (places.size > 1) report('unexplained-duplicate', `${record} is at ${[...places].join(', ')}`);
-  for (const attempts of attemptsOf.values()) if (attempts.size > 1) retryDuplicates += attempts.size - 1;
+  // An idempotent request's retries resend the same values under the same producer id: its
+  // records may be at one offset each. A new attempt comes only with a new producer id, after the
+  // server refused the last one: the request's unacknowledged records may then land twice.
+  for (const [record, places] of placements) if (places.size > 1) report(idempotent(record.split(':')[0]!) ? 'idempotent-duplicate' : 'unexplained-duplicate', `${record} is at ${[...places].join(', ')}`);
+  for (const [record, attempts] of attemptsOf) {
+    if (idempotent(record.split(':')[0]!)) reinitDuplicates += attempts.size - 1;
+    else retryDuplicates += attempts.size - 1;
+  }
+  const sends = new Map<string, number>();
+  for (const op of produces) if (op.args.producerId !== undefined) sends.set(attemptKey(op), (sends.get(attemptKey(op)) ?? 0) + 1);
+  const idempotentRetries = [...sends.values()].reduce((sum, n) => sum + n - 1, 0);
   for (const [batch, offsets] of byBatch) checkContiguous(batch, offsets, requestOf.get(batch.split(':')[0]!)?.records, report);
   for (const op of produces) {
     if (op.outcome !== 'ok') continue;
@@ -221,7 +247,7 @@ export function check(events: HistoryEvent[], options: CheckOptions): CheckResul
     }
   }
   const owners = new Map<string, Set<string>>();
-  for (const op of [...ops.filter(isOp('join')), ...polls]) {
+  for (const op of [...ops.filter(isOp('join')), ...ops.filter(isOp('txn-join')), ...polls, ...ops.filter(isOp('txn-poll'))]) {
     if (op.outcome !== 'ok') continue;
     const { memberId, memberEpoch, assignment } = op.result!;
     for (const t of assignment) for (const p of t.partitions) {
@@ -244,8 +270,84 @@ export function check(events: HistoryEvent[], options: CheckOptions): CheckResul
     if (c.committed > limit) report('commit-past-hwm', `describe #${c.op.id}: ${c.key} committed ${c.committed}, high watermark ${limit}`);
   }
 
+  const transactions = checkTransactions(ops, report);
   const counts = Object.fromEntries(Object.keys(ANOMALY_CLASSES).map((cls) => [cls, anomalies.filter((a) => a.class === cls).length])) as Record<AnomalyClass, number>;
-  return { anomalies, counts, retryDuplicates, lifecycle: lifecycleSeen(topicDescribes) };
+  return { anomalies, counts, retryDuplicates, reinitDuplicates, idempotentRetries, transactions, lifecycle: lifecycleSeen(topicDescribes) };
+}
+
+/**
+ * Consume-transform-produce: each output names its transaction and its input. Outputs are judged
+ * in read_committed reads of the output topic (the topic of the transformers' writes), offsets in
+ * the transformers' group's describes of the input topic (the topic of their offsets).
+ */
+function checkTransactions(ops: Operation[], report: (cls: AnomalyClass, message: string) => void): CheckResult['transactions'] {
+  const produced = ops.filter(isOp('txn-produce'));
+  const outputTopic = produced[0]?.args.topic;
+  const inputTopic = ops.filter(isOp('txn-offsets'))[0]?.args.offsets[0]?.topic;
+  // A commit answered ok committed; one not answered may have; one refused (4xx) did not.
+  const commitSent = new Map<string, number>();
+  const mayHaveCommitted = new Set<string>();
+  const committed = new Set<string>();
+  for (const op of ops.filter(isOp('txn-end'))) {
+    if (op.args.outcome !== 'commit') continue;
+    commitSent.set(op.args.transaction, Math.min(commitSent.get(op.args.transaction) ?? Infinity, op.invokedAt));
+    if (op.outcome !== 'fail') mayHaveCommitted.add(op.args.transaction);
+    if (op.outcome === 'ok') committed.add(op.args.transaction);
+  }
+  const transactions = new Set(produced.map((op) => op.args.transaction));
+  const counts = { committed: committed.size, aborted: [...transactions].filter((t) => !mayHaveCommitted.has(t)).length };
+  if (outputTopic === undefined || inputTopic === undefined) return counts;
+
+  const reads = ops.filter(isOp('txn-read')).filter((op) => op.outcome === 'ok');
+  const outputReads = reads.filter((op) => op.args.topic === outputTopic && op.args.isolation === 'read_committed');
+  const outputsOf = new Map<string, Set<Key>>();
+  // Per input partition, the input offsets whose outputs each read returned.
+  const outputsRead: Array<Observation & { partition: number }> = [];
+  for (const op of outputReads) for (const r of op.result!.records) {
+    const output = parseOutputValue(r.value);
+    if (!output) continue;
+    const place = at(r.partition, r.offset);
+    addTo(outputsOf, output.input, place);
+    const [, partition, offset] = output.input.split('/');
+    outputsRead.push({ op, key: Number(partition), partition: Number(partition), value: Number(offset) });
+    const read = `${op.args.final ? 'the final read' : `txn-read #${op.id}`} returned ${r.value} at ${outputTopic} ${place}`;
+    if (!mayHaveCommitted.has(output.transaction)) report('aborted-read', `${read}: ${commitSent.has(output.transaction) ? 'its commit was refused' : 'no commit was sent for it'}`);
+    else if (op.completedAt < commitSent.get(output.transaction)!) report('open-read', `${read}, before its commit was sent at ${commitSent.get(output.transaction)}`);
+  }
+  for (const [input, places] of outputsOf) if (places.size > 1) report('output-duplicate', `input ${input} has outputs at ${outputTopic} ${[...places].join(', ')}`);
+
+  // Offsets commit with their outputs: once an output was read, every describe after it shows its input committed.
+  const describes = ops.filter(isOp('txn-describe')).filter((op) => op.outcome === 'ok');
+  const committedOffsets = describes.flatMap((op) => op.result!.offsets.filter((o) => o.topic === inputTopic).map((o) => ({ op, key: o.partition, partition: o.partition, value: o.committedOffset ?? 0 })));
+  forEachAfter(committedOffsets, outputsRead, (c, before) => {
+    if (c.value <= before.value) report('offsets-mismatch', `txn-describe #${c.op.id} saw ${inputTopic} partition ${c.partition} committed at ${c.value}, but read #${before.id} had returned the output of input offset ${before.value}`);
+  });
+
+  // The final state, once every input was consumed: outputs of exactly the inputs below the committed offsets.
+  const finalOutput = new Map<Key, string | null>();
+  for (const op of outputReads.filter((r) => r.args.final)) for (const r of op.result!.records) finalOutput.set(at(r.partition, r.offset), r.value);
+  for (const op of produced) {
+    if (op.outcome !== 'ok' || !committed.has(op.args.transaction)) continue;
+    op.result!.offsets.forEach((o, i) => {
+      const key = at(o.partition, o.offset);
+      if (finalOutput.get(key) !== op.args.records[i]?.value) report('output-missing', `${op.args.records[i]?.value} was acknowledged at ${outputTopic} ${key} and its transaction committed; the final read has ${JSON.stringify(finalOutput.get(key))}`);
+    });
+  }
+  const finalDescribe = describes.filter((op) => op.args.final).at(-1);
+  if (!finalDescribe) return counts;
+  const finalCommitted = new Map(finalDescribe.result!.offsets.filter((o) => o.topic === inputTopic).map((o) => [o.partition, o.committedOffset ?? 0]));
+  const outputInputs = new Set([...finalOutput.values()].map((v) => parseOutputValue(v)?.input));
+  for (const input of outputInputs) {
+    if (input === undefined) continue;
+    const [, partition, offset] = input.split('/').map(Number) as [number, number, number];
+    if (offset >= (finalCommitted.get(partition) ?? 0)) report('offsets-mismatch', `the final read has an output of input ${input}, but the group's committed offset of partition ${partition} is ${finalCommitted.get(partition) ?? 0}`);
+  }
+  const finalInputs = reads.filter((op) => op.args.topic === inputTopic && op.args.final).flatMap((op) => op.result!.records);
+  for (const r of finalInputs) {
+    const input = `${inputTopic}/${r.partition}/${r.offset}`;
+    if (r.offset < (finalCommitted.get(r.partition) ?? 0) && !outputInputs.has(input)) report('offsets-mismatch', `input ${input} is below the group's committed offset ${finalCommitted.get(r.partition)}, but the final read has no output of it`);
+  }
+  return counts;
 }
 
 /** Segments rolled and log start moves between one topic describe and the next (lower bounds: retention removes segments too). */

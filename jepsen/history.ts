@@ -20,6 +20,19 @@ export interface ProduceArgs {
   attempt: number;
   /** `partition` only where the request names it; otherwise the server routes (one key, or unkeyed). */
   records: Array<{ value: string; key?: string; partition?: number }>;
+  /**
+   * An idempotent request (POST /v1/producers): its producer and each partition's first sequence.
+   * A retry after an unknown outcome resends the same request (same attempt, values and
+   * sequences); `attempt` grows only when the producer re-initialised, so one attempt is one
+   * producer id.
+   */
+  producerId?: number;
+  producerEpoch?: number;
+  sequences?: Sequence[];
+}
+export interface Sequence {
+  partition: number;
+  baseSequence: number;
 }
 export interface ProduceResult {
   offsets: Array<{ partition: number; offset: number }>;
@@ -95,6 +108,47 @@ export interface DeleteRecordsResult {
   logStartOffset: number;
 }
 
+/** A plain write to the transformers' input topic: what it wrote is judged by the final read of that topic. */
+export interface FeedArgs {
+  topic: string;
+  records: Array<{ value: string; partition: number }>;
+}
+export interface InitProducerArgs {
+  transactionalId?: string;
+}
+export interface ProducerIdentity {
+  producerId: number;
+  producerEpoch: number;
+}
+/**
+ * One step of a transformer's transaction, named `<transactionalId>.<epoch>.<n>` (its n-th at that
+ * epoch). Each output record's value is `<transaction>|<input topic>/<partition>/<offset>`.
+ */
+export interface TxnProduceArgs extends ProducerIdentity {
+  transaction: string;
+  topic: string;
+  sequences: Sequence[];
+  records: Array<{ value: string; partition: number }>;
+}
+export interface TxnOffsetsArgs {
+  transaction: string;
+  group: string;
+  memberId: string;
+  memberEpoch: number;
+  offsets: Array<{ topic: string; partition: number; offset: number }>;
+}
+export interface TxnEndArgs {
+  transaction: string;
+  outcome: 'commit' | 'abort';
+}
+/** A read of the transformers' input or output topic, with its isolation level. */
+export interface TxnReadArgs extends FetchArgs {
+  isolation: 'read_committed' | 'read_uncommitted';
+}
+export interface TxnReadResult extends FetchResult {
+  lastStableOffset: number;
+}
+
 export interface Ops {
   produce: { args: ProduceArgs; result: ProduceResult };
   fetch: { args: FetchArgs; result: FetchResult };
@@ -104,6 +158,16 @@ export interface Ops {
   describe: { args: DescribeArgs; result: DescribeResult };
   'describe-topic': { args: DescribeTopicArgs; result: DescribeTopicResult };
   'delete-records': { args: DeleteRecordsArgs; result: DeleteRecordsResult };
+  'init-producer': { args: InitProducerArgs; result: ProducerIdentity };
+  feed: { args: FeedArgs; result: ProduceResult };
+  'txn-join': { args: JoinArgs; result: Assignment };
+  'txn-poll': { args: PollArgs; result: PollResult };
+  'txn-produce': { args: TxnProduceArgs; result: ProduceResult };
+  'txn-offsets': { args: TxnOffsetsArgs; result: Record<string, never> };
+  'txn-end': { args: TxnEndArgs; result: Record<string, never> };
+  'txn-read': { args: TxnReadArgs; result: TxnReadResult };
+  /** The transformers' group: `final` once they stopped (nothing moves it after). */
+  'txn-describe': { args: DescribeArgs & { final?: boolean }; result: DescribeResult };
 }
 export type OpName = keyof Ops;
 
@@ -173,6 +237,15 @@ export function isOp<K extends OpName>(f: K): (op: Operation) => op is Operation
 
 export function recordValue(requestId: string, attempt: number, index: number): string {
   return `${requestId}:${attempt}:${index}`;
+}
+
+export function outputValue(transaction: string, input: { topic: string; partition: number; offset: number }): string {
+  return `${transaction}|${input.topic}/${input.partition}/${input.offset}`;
+}
+
+export function parseOutputValue(value: string | null): { transaction: string; input: string } | undefined {
+  const match = /^(.+)\|(.+\/\d+\/\d+)$/.exec(value ?? '');
+  return match ? { transaction: match[1]!, input: match[2]! } : undefined;
 }
 
 export function parseRecordValue(value: string | null): { requestId: string; attempt: number; index: number } | undefined {

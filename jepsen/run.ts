@@ -15,13 +15,13 @@ import { sleep } from '../lib/retry.ts';
 import { ANOMALY_CLASSES, check } from './checker.ts';
 import { Cluster } from './cluster.ts';
 import { History, pairOperations } from './history.ts';
-import { call, describer, drain, fetcher, finalDescribe, finalRead, member, PARTITIONS, producer, TOPIC, TOPIC_CONFIG, trimmer, type Client } from './workload.ts';
+import { awaitConsumed, call, committedReader, describe, describer, drain, feeder, fetcher, finalDescribe, finalRead, finalReadIsolated, idempotentProducer, INPUT_TOPIC, member, OUTPUT_TOPIC, PARTITIONS, producer, TOPIC, TOPIC_CONFIG, transformer, trimmer, TXN_GROUP, type Client } from './workload.ts';
 
 const { values } = parseArgs({ options: { long: { type: 'boolean', default: false }, short: { type: 'boolean', default: false }, seed: { type: 'string' }, keep: { type: 'boolean', default: false } } });
 const seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(values.seed);
 const plan = values.long
-  ? { workloadMs: 300_000, kills: 6, producers: 3, fetchers: 2, membersPerGroup: 3 }
-  : { workloadMs: 40_000, kills: 1, producers: 2, fetchers: 1, membersPerGroup: 2 };
+  ? { workloadMs: 300_000, kills: 6, producers: 2, idempotentProducers: 2, fetchers: 2, membersPerGroup: 3, transformers: 3 }
+  : { workloadMs: 40_000, kills: 1, producers: 1, idempotentProducers: 1, fetchers: 1, membersPerGroup: 2, transformers: 2 };
 const GROUPS = ['g1', 'g2'];
 /** The sequencer's gap timeout (15 s) plus slack: after this, every hole left by a killed writer can be resolved. */
 const HOLE_RESOLUTION_MS = 16_000;
@@ -54,12 +54,21 @@ try {
   const client = (url: () => string, deadlineAt = deadline): Client => ({ history, random: seededRandom(Math.floor(random() * 2 ** 31)), url, deadline: deadlineAt });
   const main = () => cluster.mainUrl;
   await call(cluster.mainUrl, 'POST', '/v1/topics', { name: TOPIC, partitions: PARTITIONS, config: TOPIC_CONFIG }, 30_000);
+  // The transformers' topics keep every record (no retention): every input must have its output.
+  for (const name of [INPUT_TOPIC, OUTPUT_TOPIC]) await call(cluster.mainUrl, 'POST', '/v1/topics', { name, partitions: PARTITIONS, config: { 'segment.bytes': 4096, 'segment.ms': 1000 } }, 30_000);
   log(`workload for ${plan.workloadMs / 1000} s`);
+
+  // The transformers go on after the workload until every input was consumed.
+  let inputConsumed = false;
+  const transformers = Array.from({ length: plan.transformers }, (_, i) => transformer(client(main, deadline + 180_000), `transformer-${i}`, () => inputConsumed));
 
   const workers = [
     // The first producer talks to the server with the offset clock while that one runs.
     ...Array.from({ length: plan.producers }, (_, i) => producer(client(i === 0 ? () => (cluster.skewedRunning ? cluster.skewedUrl : cluster.mainUrl) : main), `producer-${i}`)),
+    ...Array.from({ length: plan.idempotentProducers }, (_, i) => idempotentProducer(client(main), `idempotent-${i}`)),
     ...Array.from({ length: plan.fetchers }, (_, i) => fetcher(client(main), `fetcher-${i}`)),
+    feeder(client(main), 'feeder'),
+    committedReader(client(main), 'committed-reader'),
     ...GROUPS.flatMap((g) => Array.from({ length: plan.membersPerGroup }, (_, i) => member(client(main), `${g}-member-${i}`, g))),
     describer(client(main), 'describer', GROUPS),
     trimmer(client(main), 'trimmer'),
@@ -78,6 +87,12 @@ try {
   for (const group of GROUPS) await drain(after, group, ends);
   // The log starts after every group was drained: the groups skipped nothing at or above them.
   await finalDescribe(after);
+  await awaitConsumed(after, await finalReadIsolated(after, INPUT_TOPIC, 'read_uncommitted'));
+  inputConsumed = true;
+  await Promise.all(transformers);
+  log('transformers consumed every input; final read_committed read of the output');
+  await finalReadIsolated(after, OUTPUT_TOPIC, 'read_committed');
+  await describe(after, 'final', TXN_GROUP, 30_000, 'txn-describe', true);
 
   const result = check(history.events, { gapCauseWindowMs: 60_000, drainedGroups: GROUPS });
   printReport(result);
@@ -143,6 +158,9 @@ function printReport(result: ReturnType<typeof check>): void {
   console.log('\noperations (ok / fail / info):');
   for (const [f, c] of [...perOp].sort()) console.log(`  ${f.padEnd(14)} ${c.ok} / ${c.fail} / ${c.info}`);
   console.log(`  records written twice by a client retry (explained): ${result.retryDuplicates}`);
+  console.log(`  idempotent records written under two producer ids (explained): ${result.reinitDuplicates}`);
+  console.log(`  idempotent requests retried after an unknown outcome: ${result.idempotentRetries}`);
+  console.log(`  transactions committed / aborted: ${result.transactions.committed} / ${result.transactions.aborted}`);
   console.log('lifecycle (seen by describe):');
   console.log(`  segments rolled        ${result.lifecycle.segmentsRolled}`);
   console.log(`  log start moves        ${result.lifecycle.logStartMoves}`);

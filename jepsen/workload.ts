@@ -1,10 +1,16 @@
 // The workload: clients of the HTTP API (plain fetch() with timeouts), each a bounded loop that
 // records every operation in the history.
 import { sleep } from '../lib/retry.ts';
-import { History, recordValue, type Assignment, type DescribeTopicResult, type ErrorInfo, type FetchResult, type Operation, type PollResult, type ProduceArgs } from './history.ts';
+import { History, outputValue, recordValue, type Assignment, type DescribeTopicResult, type ErrorInfo, type FetchResult, type Operation, type PollResult, type ProduceArgs, type ProducerIdentity, type Sequence, type TxnReadArgs, type TxnReadResult } from './history.ts';
 
 export const TOPIC = 'jepsen';
 export const PARTITIONS = 4;
+/** The transformers read INPUT_TOPIC in their group and write OUTPUT_TOPIC in transactions. */
+export const INPUT_TOPIC = 'jepsen-in';
+export const OUTPUT_TOPIC = 'jepsen-out';
+export const TXN_GROUP = 'transformers';
+/** Short enough that a transaction its transformer lost track of is aborted during the run. */
+const TRANSACTION_TIMEOUT_MS = 15_000;
 /**
  * Small segments, rolled at least every second, so that maintenance passes (compaction, then
  * retention by size and below the log start) run many times during a short run and kills land in
@@ -98,6 +104,67 @@ export async function producer(c: Client, name: string): Promise<void> {
   }
 }
 
+/** Per partition, the next sequence of one producer id; a request takes its records' count from each. */
+class Sequences {
+  private readonly next = new Map<number, number>();
+
+  of(records: Array<{ partition: number }>): Sequence[] {
+    return [...new Set(records.map((r) => r.partition))].sort((a, b) => a - b).map((partition) => ({ partition, baseSequence: this.next.get(partition) ?? 0 }));
+  }
+
+  advance(records: Array<{ partition: number }>): void {
+    for (const r of records) this.next.set(r.partition, (this.next.get(r.partition) ?? 0) + 1);
+  }
+}
+
+/** POST /v1/producers until it answers (or the deadline passes): a producer id, transactional or not. */
+async function initProducer(c: Client, name: string, transactionalId?: string): Promise<ProducerIdentity | undefined> {
+  const body = transactionalId === undefined ? {} : { transactionalId, transactionTimeoutMs: TRANSACTION_TIMEOUT_MS };
+  while (Date.now() < c.deadline) {
+    const op = await c.history.record(name, 'init-producer', transactionalId === undefined ? {} : { transactionalId }, async () => (await call(c.url(), 'POST', '/v1/producers', body, timeout(c))) as ProducerIdentity, classify);
+    if (op.outcome === 'ok') return op.result;
+    await afterFailure(c, op);
+    await sleep(int(c.random, 50, 300));
+  }
+  return undefined;
+}
+
+/** The answers after which an idempotent producer starts again with a new producer id (Kafka's client does too). */
+const RESTART_PRODUCER = new Set(['UNKNOWN_PRODUCER_ID', 'OUT_OF_ORDER_SEQUENCE_NUMBER']);
+
+/**
+ * An idempotent producer: one request in flight, each record naming its partition; a request whose
+ * outcome is unknown (timeout, lost response, 5xx, server killed) is sent again unchanged until it
+ * is answered. After UNKNOWN_PRODUCER_ID or OUT_OF_ORDER it takes a new producer id and sends the
+ * request as its next attempt.
+ */
+export async function idempotentProducer(c: Client, name: string): Promise<void> {
+  let identity: ProducerIdentity | undefined;
+  let sequences = new Sequences();
+  for (let n = 0; Date.now() < c.deadline; n++) {
+    const count = int(c.random, 1, 5);
+    const single = c.random() < 0.5 ? int(c.random, 0, PARTITIONS - 1) : undefined;
+    const requestId = `${name}-${n}`;
+    for (let attempt = 0; Date.now() < c.deadline;) {
+      identity ??= await initProducer(c, name);
+      if (!identity) break;
+      const records = Array.from({ length: count }, (_, i) => ({ value: recordValue(requestId, attempt, i), partition: single ?? i % PARTITIONS }));
+      const args: ProduceArgs = { topic: TOPIC, acks: c.random() < 0.5 ? 'all' : '1', requestId, attempt, records, ...identity, sequences: sequences.of(records) };
+      const body = { acks: args.acks, records, ...identity, sequences: args.sequences };
+      const op = await c.history.record(name, 'produce', args, async () => (await call(c.url(), 'POST', `/v1/topics/${TOPIC}/records`, body, timeout(c))) as { offsets: Array<{ partition: number; offset: number }> }, classify);
+      await afterFailure(c, op);
+      if (op.outcome === 'ok') sequences.advance(records);
+      if (op.outcome === 'fail' && RESTART_PRODUCER.has(op.error?.code ?? '')) {
+        [identity, sequences] = [undefined, new Sequences()];
+        attempt++;
+        continue;
+      }
+      if (op.outcome !== 'info') break;
+      await sleep(int(c.random, 20, 300));
+    }
+  }
+}
+
 export async function fetchOnce(c: Client, name: string, partition: number, offset: number, options: { waitMs: number; final?: boolean; timeoutMs?: number }): Promise<Operation<'fetch'>> {
   const op = await c.history.record(name, 'fetch', { topic: TOPIC, partition, offset, ...(options.final ? { final: true } : {}) }, async () => {
     const res = (await call(c.url(), 'GET', `/v1/topics/${TOPIC}/partitions/${partition}/records?offset=${offset}&maxRecords=200&waitMs=${options.waitMs}`, undefined, options.timeoutMs ?? timeout(c))) as FetchResult & { records: Array<{ offset: number; value: string | null; partition: number }> };
@@ -108,7 +175,7 @@ export async function fetchOnce(c: Client, name: string, partition: number, offs
 }
 
 /** Where a read from `offset` goes on: past what it read, or up to the log start a 416 names. */
-function nextReadOffset(offset: number, op: Operation<'fetch'>): number {
+function nextReadOffset(offset: number, op: Operation<'fetch' | 'txn-read'>): number {
   if (op.outcome === 'ok') return Math.max(offset, op.result!.nextOffset);
   return Math.max(offset, op.error?.bounds?.logStartOffset ?? offset);
 }
@@ -181,8 +248,8 @@ export async function member(c: Client, name: string, group: string): Promise<vo
   }
 }
 
-export async function describe(c: Client, name: string, group: string, timeoutMs = 10_000): Promise<Operation<'describe'>> {
-  return c.history.record(name, 'describe', { group }, async () => {
+export async function describe<K extends 'describe' | 'txn-describe' = 'describe'>(c: Client, name: string, group: string, timeoutMs = 10_000, f = 'describe' as K, final?: boolean): Promise<Operation<K>> {
+  return c.history.record(name, f, { group, ...(final ? { final } : {}) }, async () => {
     const res = (await call(c.url(), 'GET', `/v1/groups/${group}`, undefined, timeoutMs)) as { offsets: Array<{ topic: string; partition: number; committedOffset: number | null; highWatermark: number | null }> };
     return { offsets: res.offsets.map(({ topic, partition, committedOffset, highWatermark }) => ({ topic, partition, committedOffset, highWatermark })) };
   }, classify);
@@ -243,18 +310,49 @@ export async function describer(c: Client, name: string, groups: string[]): Prom
   }
 }
 
+/** A read_committed or read_uncommitted fetch of the transformers' input or output topic. */
+export async function readIsolated(c: Client, name: string, args: TxnReadArgs, options: { waitMs: number; timeoutMs?: number }): Promise<Operation<'txn-read'>> {
+  return c.history.record(name, 'txn-read', args, async () => {
+    const query = `offset=${args.offset}&maxRecords=200&waitMs=${options.waitMs}&isolation=${args.isolation}`;
+    const res = (await call(c.url(), 'GET', `/v1/topics/${args.topic}/partitions/${args.partition}/records?${query}`, undefined, options.timeoutMs ?? timeout(c))) as TxnReadResult;
+    const { nextOffset, highWatermark, lastStableOffset, logStartOffset, gaps } = res;
+    return { records: res.records.map((r) => ({ partition: args.partition, offset: r.offset, value: r.value })), nextOffset, highWatermark, lastStableOffset, logStartOffset, gaps };
+  }, classify);
+}
+
+/** Tails the output topic in read_committed: what each read returns must be committed, once. */
+export async function committedReader(c: Client, name: string): Promise<void> {
+  const next = Array.from({ length: PARTITIONS }, () => 0);
+  for (let i = 0; Date.now() < c.deadline; i++) {
+    const partition = i % PARTITIONS;
+    const op = await readIsolated(c, name, { topic: OUTPUT_TOPIC, partition, offset: next[partition]!, isolation: 'read_committed' }, { waitMs: int(c.random, 0, 300) });
+    await afterFailure(c, op);
+    next[partition] = nextReadOffset(next[partition]!, op);
+    if (op.outcome !== 'ok') await sleep(int(c.random, 20, 200));
+  }
+}
+
 /**
- * After the run: reads each partition from its log start to its high watermark. Returns, per partition,
- * the end of its data: one past its last record (gaps may follow).
+ * After the run: reads each partition of the jepsen topic from its log start to its high watermark.
+ * Returns, per partition, the end of its data: one past its last record (gaps may follow).
  */
-export async function finalRead(c: Client): Promise<number[]> {
+export function finalRead(c: Client): Promise<number[]> {
+  return readToEnd(c, (partition, offset) => fetchOnce(c, 'final', partition, offset, { waitMs: 0, final: true, timeoutMs: 30_000 }));
+}
+
+/** After the run: the final read of the transformers' input or output topic, up to its high watermark (so past every open transaction). */
+export function finalReadIsolated(c: Client, topic: string, isolation: TxnReadArgs['isolation']): Promise<number[]> {
+  return readToEnd(c, (partition, offset) => readIsolated(c, 'final', { topic, partition, offset, isolation, final: true }, { waitMs: 0, timeoutMs: 30_000 }));
+}
+
+async function readToEnd(c: Client, read: (partition: number, offset: number) => Promise<Operation<'fetch' | 'txn-read'>>): Promise<number[]> {
   const ends: number[] = [];
   for (let partition = 0; partition < PARTITIONS; partition++) {
     let offset = 0;
     let end = 0;
     for (let reads = 0; ; reads++) {
       if (Date.now() > c.deadline || reads > 10_000) throw new Error(`the final read of partition ${partition} did not finish`);
-      const op = await fetchOnce(c, 'final', partition, offset, { waitMs: 0, final: true, timeoutMs: 30_000 });
+      const op = await read(partition, offset);
       if (op.outcome !== 'ok') {
         // Retention may have raised the log start: the read goes on from there.
         offset = nextReadOffset(offset, op);
@@ -263,8 +361,10 @@ export async function finalRead(c: Client): Promise<number[]> {
       }
       const { records, nextOffset, highWatermark } = op.result!;
       if (records.length > 0) end = records.at(-1)!.offset + 1;
+      if (nextOffset >= highWatermark) break;
+      // read_committed stops at an open transaction until it ends (or times out).
+      if (nextOffset === offset) await sleep(200);
       offset = nextOffset;
-      if (offset >= highWatermark) break;
     }
     ends.push(end);
   }
@@ -299,4 +399,108 @@ export async function drain(c: Client, group: string, ends: number[]): Promise<v
     await call(c.url(), 'DELETE', `/v1/groups/${group}/members/${memberId}${ack ? `?ack=${ack}` : ''}`, undefined, 30_000);
     return {};
   }, classify);
+}
+
+/** Writes to the transformers' input topic, each record naming its partition; duplicates there are harmless. */
+export async function feeder(c: Client, name: string): Promise<void> {
+  for (let n = 0; Date.now() < c.deadline; n++) {
+    const records = Array.from({ length: int(c.random, 1, 5) }, (_, i) => ({ value: `${name}-${n}:${i}`, partition: int(c.random, 0, PARTITIONS - 1) }));
+    const op = await c.history.record(name, 'feed', { topic: INPUT_TOPIC, records }, async () => (await call(c.url(), 'POST', `/v1/topics/${INPUT_TOPIC}/records`, { records }, timeout(c))) as { offsets: Array<{ partition: number; offset: number }> }, classify);
+    await afterFailure(c, op);
+    await sleep(int(c.random, 50, 300));
+  }
+}
+
+/** What ends a transaction that did not commit: abort after a refusal, else a new epoch (which aborts it). */
+const FENCED = new Set(['PRODUCER_FENCED', 'UNKNOWN_PRODUCER_ID']);
+
+/**
+ * Consume-transform-produce, exactly once: joins TXN_GROUP on INPUT_TOPIC and polls in
+ * read_committed without ever acknowledging (so each poll starts at the group's committed offsets);
+ * writes one output per input record (to the same partition of OUTPUT_TOPIC) in a transaction,
+ * adds the group offsets past the inputs to it, and commits. A transaction refused along the way is
+ * aborted; one whose outcome is unknown, or whose abort fails, is ended by initialising the
+ * transactional id again (a new epoch fences the old one and aborts what it left open). Runs until
+ * the deadline or `done()`, checked only between transactions.
+ */
+export async function transformer(c: Client, name: string, done: () => boolean): Promise<void> {
+  let identity: ProducerIdentity | undefined;
+  let sequences = new Sequences();
+  let member: { memberId: string; memberEpoch: number } | undefined;
+  for (let n = 0; Date.now() < c.deadline && !done();) {
+    if (!identity) {
+      [identity, sequences] = [await initProducer(c, name, name), new Sequences()];
+      continue;
+    }
+    if (!member) {
+      const body = { topics: [INPUT_TOPIC], autoOffsetReset: 'earliest', sessionTimeoutMs: 20_000, rebalanceTimeoutMs: 20_000 };
+      const joined = await c.history.record(name, 'txn-join', { group: TXN_GROUP }, async () => (await call(c.url(), 'POST', `/v1/groups/${TXN_GROUP}/members`, body, 10_000)) as Assignment, classify);
+      if (joined.outcome === 'ok') member = { memberId: joined.result!.memberId, memberEpoch: joined.result!.memberEpoch };
+      else await sleep(int(c.random, 100, 500));
+      continue;
+    }
+    const { memberId } = member;
+    const polled = await c.history.record(name, 'txn-poll', { group: TXN_GROUP, memberId }, async () => {
+      const res = (await call(c.url(), 'POST', `/v1/groups/${TXN_GROUP}/members/${memberId}/poll`, { autoCommit: false, isolation: 'read_committed', waitMs: 200, maxRecords: 50 }, timeout(c))) as PollResult;
+      return { memberId: res.memberId, memberEpoch: res.memberEpoch, assignment: res.assignment, pollId: res.pollId, records: res.records.map((r) => ({ topic: r.topic, partition: r.partition, offset: r.offset, value: r.value })) };
+    }, classify);
+    await afterFailure(c, polled);
+    if (polled.outcome !== 'ok') {
+      if (rejoin(polled)) member = undefined;
+      await sleep(int(c.random, 50, 300));
+      continue;
+    }
+    member.memberEpoch = polled.result!.memberEpoch;
+    const inputs = polled.result!.records;
+    if (inputs.length === 0) continue;
+    const transaction = `${name}.${identity.producerEpoch}.${n++}`;
+    const step = await transact(c, name, transaction, identity, sequences, member, inputs);
+    if (step.outcome === 'ok') continue;
+    if (step.error?.code === 'UNKNOWN_MEMBER_ID') member = undefined;
+    const refused = step.outcome === 'fail' && !FENCED.has(step.error?.code ?? '');
+    if (!refused || (await endTransaction(c, name, transaction, identity, 'abort')).outcome !== 'ok') identity = undefined;
+  }
+}
+
+/** Writes the outputs of `inputs`, adds the offsets past them and commits; returns the first step that did not succeed, or the commit. */
+async function transact(c: Client, name: string, transaction: string, identity: ProducerIdentity, sequences: Sequences, member: { memberId: string; memberEpoch: number }, inputs: PollResult['records']): Promise<Operation> {
+  const records = inputs.map((r) => ({ value: outputValue(transaction, r), partition: r.partition }));
+  const args = { transaction, topic: OUTPUT_TOPIC, ...identity, sequences: sequences.of(records), records };
+  const produced = await c.history.record(name, 'txn-produce', args, async () => {
+    const body = { records, ...identity, sequences: args.sequences, transactionalId: name };
+    return (await call(c.url(), 'POST', `/v1/topics/${OUTPUT_TOPIC}/records`, body, timeout(c))) as { offsets: Array<{ partition: number; offset: number }> };
+  }, classify);
+  await afterFailure(c, produced);
+  if (produced.outcome !== 'ok') return produced;
+  sequences.advance(records);
+  const past = new Map<number, number>();
+  for (const r of inputs) past.set(r.partition, Math.max(past.get(r.partition) ?? 0, r.offset + 1));
+  const offsets = [...past].map(([partition, offset]) => ({ topic: INPUT_TOPIC, partition, offset }));
+  const added = await c.history.record(name, 'txn-offsets', { transaction, group: TXN_GROUP, ...member, offsets }, async () => {
+    await call(c.url(), 'POST', `/v1/transactions/${name}/offsets`, { ...identity, groupId: TXN_GROUP, ...member, offsets }, timeout(c));
+    return {};
+  }, classify);
+  await afterFailure(c, added);
+  if (added.outcome !== 'ok') return added;
+  return endTransaction(c, name, transaction, identity, 'commit');
+}
+
+async function endTransaction(c: Client, name: string, transaction: string, identity: ProducerIdentity, outcome: 'commit' | 'abort'): Promise<Operation<'txn-end'>> {
+  const op = await c.history.record(name, 'txn-end', { transaction, outcome }, async () => {
+    await call(c.url(), 'POST', `/v1/transactions/${name}/${outcome}`, identity, timeout(c));
+    return {};
+  }, classify);
+  await afterFailure(c, op);
+  return op;
+}
+
+/** After the run: the transformers' group's committed offsets of INPUT_TOPIC, once they reach `ends`. */
+export async function awaitConsumed(c: Client, ends: number[]): Promise<void> {
+  while (Date.now() < c.deadline) {
+    const described = await describe(c, 'drain-transformers', TXN_GROUP, 30_000, 'txn-describe');
+    const committed = new Map(described.result?.offsets.filter((o) => o.topic === INPUT_TOPIC).map((o) => [o.partition, o.committedOffset ?? 0]));
+    if (described.outcome === 'ok' && ends.every((end, partition) => end === 0 || (committed.get(partition) ?? 0) >= end)) return;
+    await sleep(500);
+  }
+  throw new Error(`the transformers did not consume ${INPUT_TOPIC} in time`);
 }

@@ -23,6 +23,18 @@ const figures = (...partitions: Array<[partition: number, logStartOffset: number
   ({ partitions: partitions.map(([partition, logStartOffset, highWatermark, segments]) => ({ partition, logStartOffset, highWatermark, segments, bytes: 100 * segments })) });
 const assigned = (memberId: string, memberEpoch: number, partitions: number[]) => ({ memberId, memberEpoch, assignment: [{ topic: 't', partitions }] });
 const offsets = (committedOffset: number | null, highWatermark: number) => ({ offsets: [{ topic: 't', partition: 0, committedOffset, highWatermark }] });
+const idempotentProduce = (requestId: string, attempt: number, producerId: number, partition: number, baseSequence: number) =>
+  ({ ...produce(requestId, attempt, 1), records: [{ value: `${requestId}:${attempt}:0`, partition }], producerId, producerEpoch: 0, sequences: [{ partition, baseSequence }] });
+const unknownProducer = { status: 404, code: 'UNKNOWN_PRODUCER_ID', message: 'unknown producer' };
+
+// The transformers: inputs of topic 'in', outputs to topic 'out' (same partition), transactions of transformer 'tx'.
+const output = (transaction: string, partition: number, offset: number) => `${transaction}|in/${partition}/${offset}`;
+const txnProduce = (transaction: string, inputs: Array<[partition: number, offset: number]>) =>
+  ({ transaction, topic: 'out', producerId: 9, producerEpoch: 0, sequences: [{ partition: inputs[0]![0], baseSequence: 0 }], records: inputs.map(([partition, offset]) => ({ value: output(transaction, partition, offset), partition })) });
+const txnOffsets = (transaction: string, partition: number, offset: number) => ({ transaction, group: 'tg', memberId: 'T', memberEpoch: 1, offsets: [{ topic: 'in', partition, offset }] });
+const txnRead = (time: number, topic: string, partition: number, isolation: 'read_committed' | 'read_uncommitted', records: Array<{ offset: number; value: string }>, end: number, final = false) =>
+  op('txn-read', { topic, partition, offset: 0, isolation, ...(final ? { final } : {}) }, time, time + 0.5, 'ok', { ...fetched(partition, 0, records, end, end), lastStableOffset: end });
+const groupOffsets = (committedOffset: number) => ({ offsets: [{ topic: 'in', partition: 0, committedOffset, highWatermark: 3 }] });
 
 /**
  * A clean history: acknowledged writes (one retried after a timeout, its first attempt landing too),
@@ -55,6 +67,55 @@ function cleanHistory(): HistoryEvent[] {
     ...op('fetch', { topic: 't', partition: 2, offset: 2, final: true }, 21, 22, 'ok', fetched(2, 2, trimmed.slice(2), 3, 3, [], 2)),
     ...op('describe', { group: 'g' }, 21, 22, 'ok', offsets(4, 5)),
     ...op('describe-topic', { topic: 't' }, 22, 23, 'ok', figures([0, 0, 5, 2], [2, 2, 3, 0])),
+    ...idempotentHistory(),
+    ...transactionHistory(),
+  ].sort((a, b) => a.time - b.time);
+}
+
+/**
+ * Idempotent writes to partition 4: r10 retried after a timeout (the same attempt, written once);
+ * r11's first attempt unknown, then refused (the producer id expired), sent again under a new
+ * producer id; the first attempt landed late: the one duplicate a re-initialisation explains. The
+ * group consumes them.
+ */
+function idempotentHistory(): HistoryEvent[] {
+  return [
+    ...op('produce', idempotentProduce('r10', 0, 7, 4, 0), 12, 12.5, 'info', undefined, { code: 'CLIENT_TIMEOUT', message: 'timeout' }),
+    ...op('produce', idempotentProduce('r10', 0, 7, 4, 0), 12.6, 13, 'ok', { offsets: [{ partition: 4, offset: 0 }] }),
+    ...op('produce', idempotentProduce('r11', 0, 7, 4, 1), 13, 13.2, 'info', undefined, { code: 'CLIENT_TIMEOUT', message: 'timeout' }),
+    ...op('produce', idempotentProduce('r11', 0, 7, 4, 1), 13.3, 13.4, 'fail', undefined, unknownProducer),
+    ...op('init-producer', {}, 13.4, 13.5, 'ok', { producerId: 8, producerEpoch: 0 }),
+    ...op('produce', idempotentProduce('r11', 1, 8, 4, 0), 13.5, 13.6, 'ok', { offsets: [{ partition: 4, offset: 1 }] }),
+    ...op('poll', { group: 'g', memberId: 'A' }, 19, 19.5, 'ok', { ...assigned('A', 2, [0, 2, 4]), pollId: 'P5', records: [rec(0, 'r10:0:0', 4), rec(1, 'r11:1:0', 4), rec(2, 'r11:0:0', 4)].map((r) => ({ ...r, topic: 't' })) }),
+    ...op('fetch', { topic: 't', partition: 4, offset: 0, final: true }, 20, 21, 'ok', fetched(4, 0, [{ offset: 0, value: 'r10:0:0' }, { offset: 1, value: 'r11:1:0' }, { offset: 2, value: 'r11:0:0' }], 3, 3)),
+  ];
+}
+
+/**
+ * Consume-transform-produce: tx.0.0 turns inputs 0 and 1 of partition 0 into outputs 0 and 1
+ * (the marker takes 2) and commits with offset 2; tx.0.1 writes input 0 of partition 1's output,
+ * its commit is refused and it is aborted; tx.0.2 turns input 2 into output 5 and commits with
+ * offset 3. A read_committed read after the first commit, a describe after it, and the final reads
+ * once every input was consumed.
+ */
+function transactionHistory(): HistoryEvent[] {
+  return [
+    ...op('txn-join', { group: 'tg' }, 40, 40.5, 'ok', assigned('T', 1, [0, 1])),
+    ...op('txn-poll', { group: 'tg', memberId: 'T' }, 40.5, 41, 'ok', { ...assigned('T', 1, [0, 1]), pollId: 'Q1', records: [{ ...rec(0, 'a', 0), topic: 'in' }, { ...rec(1, 'b', 0), topic: 'in' }] }),
+    ...op('txn-produce', txnProduce('tx.0.0', [[0, 0], [0, 1]]), 41, 42, 'ok', { offsets: [{ partition: 0, offset: 0 }, { partition: 0, offset: 1 }] }),
+    ...op('txn-offsets', txnOffsets('tx.0.0', 0, 2), 42, 43, 'ok', {}),
+    ...op('txn-end', { transaction: 'tx.0.0', outcome: 'commit' }, 43, 44, 'ok', {}),
+    ...txnRead(44, 'out', 0, 'read_committed', [{ offset: 0, value: output('tx.0.0', 0, 0) }, { offset: 1, value: output('tx.0.0', 0, 1) }], 3),
+    ...op('txn-describe', { group: 'tg' }, 45, 46, 'ok', groupOffsets(2)),
+    ...op('txn-produce', txnProduce('tx.0.1', [[1, 0]]), 46, 46.5, 'ok', { offsets: [{ partition: 1, offset: 0 }] }),
+    ...op('txn-end', { transaction: 'tx.0.1', outcome: 'commit' }, 46.5, 47, 'fail', undefined, { status: 409, code: 'FENCED_MEMBER_EPOCH', message: 'fenced' }),
+    ...op('txn-end', { transaction: 'tx.0.1', outcome: 'abort' }, 47, 47.5, 'ok', {}),
+    ...op('txn-produce', txnProduce('tx.0.2', [[0, 2]]), 47.5, 48, 'ok', { offsets: [{ partition: 0, offset: 5 }] }),
+    ...op('txn-offsets', txnOffsets('tx.0.2', 0, 3), 48, 48.5, 'ok', {}),
+    ...op('txn-end', { transaction: 'tx.0.2', outcome: 'commit' }, 48.5, 49, 'ok', {}),
+    ...txnRead(50, 'in', 0, 'read_uncommitted', [{ offset: 0, value: 'a' }, { offset: 1, value: 'b' }, { offset: 2, value: 'c' }], 3, true),
+    ...txnRead(51, 'out', 0, 'read_committed', [{ offset: 0, value: output('tx.0.0', 0, 0) }, { offset: 1, value: output('tx.0.0', 0, 1) }, { offset: 5, value: output('tx.0.2', 0, 2) }], 7, true),
+    ...op('txn-describe', { group: 'tg', final: true }, 52, 53, 'ok', groupOffsets(3)),
   ];
 }
 
@@ -84,6 +145,23 @@ const plants: Record<AnomalyClass, { history: HistoryEvent[]; drainedGroups?: st
   'commit-backwards': { history: op('describe', { group: 'g' }, 30, 31, 'ok', offsets(3, 5)) },
   // Committed past the high watermark the same describe read after it.
   'commit-past-hwm': { history: op('describe', { group: 'g' }, 30, 31, 'ok', offsets(6, 5)) },
+  // r10's one attempt (one producer id) read at a second offset.
+  'idempotent-duplicate': { history: op('fetch', { topic: 't', partition: 4, offset: 3 }, 30, 31, 'ok', fetched(4, 3, [{ offset: 3, value: 'r10:0:0' }], 4, 4)) },
+  // Input 2's output read again at offset 6.
+  'output-duplicate': { history: txnRead(60, 'out', 0, 'read_committed', [{ offset: 6, value: output('tx.0.2', 0, 2) }], 7) },
+  // A committed transaction's acknowledged output that no read has.
+  'output-missing': {
+    history: [
+      ...op('txn-produce', txnProduce('tx.0.3', [[0, 1]]), 60, 61, 'ok', { offsets: [{ partition: 0, offset: 7 }] }),
+      ...op('txn-end', { transaction: 'tx.0.3', outcome: 'commit' }, 61, 62, 'ok', {}),
+    ],
+  },
+  // The output of tx.0.1, whose commit was refused.
+  'aborted-read': { history: txnRead(60, 'out', 1, 'read_committed', [{ offset: 0, value: output('tx.0.1', 1, 0) }], 2) },
+  // tx.0.0's output read before its commit was sent.
+  'open-read': { history: txnRead(42, 'out', 0, 'read_committed', [{ offset: 0, value: output('tx.0.0', 0, 0) }], 2) },
+  // After input 2's output was read, the group's offset shows it uncommitted.
+  'offsets-mismatch': { history: op('txn-describe', { group: 'tg' }, 60, 61, 'ok', groupOffsets(2)) },
 };
 
 describe('checker', () => {
@@ -91,6 +169,9 @@ describe('checker', () => {
     const result = check(cleanHistory(), options);
     expect(result.anomalies).toEqual([]);
     expect(result.retryDuplicates).toBe(1);
+    expect(result.reinitDuplicates).toBe(1);
+    expect(result.idempotentRetries).toBe(2);
+    expect(result.transactions).toEqual({ committed: 2, aborted: 1 });
     // Partition 0 rolled two segments; partition 2 one, then retention removed it; its log start moved once.
     expect(result.lifecycle).toEqual({ segmentsRolled: 3, logStartMoves: 1 });
   });
@@ -114,7 +195,8 @@ describe('checker', () => {
   });
 
   it('a group never delivered a record still in the log when it was drained skipped it', () => {
-    expect(check(cleanHistory(), { ...options, drainedGroups: ['g', 'g2'] }).anomalies.map((a) => a.class)).toEqual(Array(5).fill('group-skip'));
+    // The five records of partitions 0 and 2, and the three of partition 4.
+    expect(check(cleanHistory(), { ...options, drainedGroups: ['g', 'g2'] }).anomalies.map((a) => a.class)).toEqual(Array(8).fill('group-skip'));
   });
 
   it('an acknowledged record read as a gap is lost, even once the log start passed it', () => {

@@ -1,6 +1,7 @@
 // The short fault-injection run (`npm run jepsen`) is part of the test suite: its own stack,
 // killed and restarted, faults in AWS calls and clients, a writer with an offset clock, compaction
-// and retention running; it must check every anomaly class and find none.
+// and retention running, idempotent producers and transformers in transactions; it must check
+// every anomaly class and find none.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
@@ -20,5 +21,8 @@ it('the short run reports zero anomalies and exits 0', async () => {
   for (const fault of ['kill', 'restart', 'skew-on', 'delay', 'lose', 'throttle', 'client-timeout', 'duplicate-poll']) expect(output).toMatch(new RegExp(`^  ${fault} +[1-9]`, 'm'));
   // Compaction and retention really ran during the run, as the topic describes saw them.
   for (const happened of ['segments rolled', 'log start moves']) expect(output).toMatch(new RegExp(`^  ${happened} +[1-9]`, 'm'));
+  // The transformers committed transactions (every input consumed), and idempotent requests were retried.
+  expect(output).toMatch(/^  transactions committed \/ aborted: [1-9]/m);
+  expect(output).toMatch(/^  idempotent requests retried after an unknown outcome: [1-9]/m);
   expect(output).toMatch(/^no anomalies$/m);
 }, 600_000);
