@@ -88,6 +88,18 @@ export function scaleCost(cost: CostBreakdown, factor: number): CostBreakdown {
   };
 }
 
+/** The cost of doing both: e.g. the two requests of one transaction. */
+export function addCosts(a: CostBreakdown, b: CostBreakdown): CostBreakdown {
+  return {
+    s3Requests: a.s3Requests + b.s3Requests,
+    dynamodbWrites: a.dynamodbWrites + b.dynamodbWrites,
+    dynamodbReads: a.dynamodbReads + b.dynamodbReads,
+    lambdaRequests: a.lambdaRequests + b.lambdaRequests,
+    lambdaDuration: a.lambdaDuration + b.lambdaDuration,
+    total: a.total + b.total,
+  };
+}
+
 /** Requests of `requestBytes` payload each needed to move one GiB. */
 export function requestsPerGiB(requestBytes: number): number {
   if (!(requestBytes > 0)) throw new Error('requestBytes must be positive');

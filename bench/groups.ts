@@ -11,7 +11,7 @@ import type { MemberAssignment } from '../lib/groups/membership.ts';
 import type { GroupServices } from '../lib/groups/services.ts';
 import { createServices } from '../lambdas/http/services.ts';
 import { readUnitsForBytes, writeUnitsForItem, HOURS_PER_MONTH } from './cost-model.ts';
-import { AwsMeter, markdownTable, Meter, round, type Usage } from './log.ts';
+import { AwsMeter, itemBytes, markdownTable, Meter, round, type Usage } from './log.ts';
 import { loadPrices } from './setup.ts';
 
 const CONVERGENCE_SIZES = [1, 8, 32];
@@ -56,16 +56,6 @@ async function converge(groups: GroupServices, groupId: string, members: MemberA
     members = next;
     if (settled && new Set(members.map((m) => m.memberEpoch)).size === 1) return { members, rounds };
   }
-}
-
-/** DynamoDB's item size: attribute names plus values (numbers about 1 byte per 2 digits). */
-function itemBytes(value: unknown): number {
-  if (value === null || value === undefined || typeof value === 'boolean') return 1;
-  if (typeof value === 'string') return Buffer.byteLength(value);
-  if (typeof value === 'number') return Math.ceil(String(value).replace(/[-.]/g, '').length / 2) + 1;
-  if (value instanceof Set) return [...value].reduce((n: number, v) => n + itemBytes(v), 0);
-  if (Array.isArray(value)) return 3 + value.reduce((n: number, v) => n + 1 + itemBytes(v), 0);
-  return 3 + Object.entries(value as Record<string, unknown>).reduce((n, [k, v]) => n + Buffer.byteLength(k) + 1 + itemBytes(v), 0);
 }
 
 export async function benchGroups(ctx: { storage: Storage; calls: CallCounter }): Promise<{ markdown: string; json: Record<string, unknown> }> {

@@ -13,7 +13,7 @@ import type { Storage } from '../lib/storage.ts';
 import { createTopic } from '../lib/topics/topic-store.ts';
 import { createApp } from '../lambdas/http/app.ts';
 import type { Services } from '../lambdas/http/services.ts';
-import { dynamoWriteAttempts, sumOperations, unitsFromCalls } from './cost-model.ts';
+import { costPerGiB, dynamoWriteAttempts, sumOperations, unitsFromCalls, type CostBreakdown, type PriceTable, type RequestUsage } from './cost-model.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Measuring helpers
@@ -186,6 +186,8 @@ export interface PerOpUsage {
   maxCallsPerOp: Record<string, number>;
   awsCallsPerOp: number;
   dynamoWriteAttemptsPerOp: number;
+  /** Items of TransactWriteItems requests (each billed twice per KB), summed over attempts. */
+  transactWriteItemsPerOp: number;
   /** Capacity from call counts under the 1 KB write / 4 KB read assumption (cost-model.ts). */
   derivedWriteUnitsPerOp: number;
   derivedReadUnitsPerOp: number;
@@ -205,6 +207,7 @@ export function perOpUsage(total: Usage, ops: number, maxCalls: Record<string, n
     maxCallsPerOp: maxCalls,
     awsCallsPerOp: per(sumOperations(total.calls, Object.keys(total.calls))),
     dynamoWriteAttemptsPerOp: per(dynamoWriteAttempts(total.calls)),
+    transactWriteItemsPerOp: per(total.transactWriteItems),
     derivedWriteUnitsPerOp: per(derived.writeUnits),
     derivedReadUnitsPerOp: per(derived.readUnits),
     reportedWriteUnitsPerOp: per(total.writeUnits + total.failedConditionalWrites),
@@ -261,6 +264,51 @@ export class Series {
       ...perOpUsage(this.usage, summary.count, { ...this.maxCalls }),
     };
   }
+}
+
+/** DynamoDB's item size: attribute names plus values (numbers about 1 byte per 2 digits). */
+export function itemBytes(value: unknown): number {
+  if (value === null || value === undefined || typeof value === 'boolean') return 1;
+  if (typeof value === 'string') return Buffer.byteLength(value);
+  if (typeof value === 'number') return Math.ceil(String(value).replace(/[-.]/g, '').length / 2) + 1;
+  if (value instanceof Set) return [...value].reduce((n: number, v) => n + itemBytes(v), 0);
+  if (Array.isArray(value)) return 3 + value.reduce((n: number, v) => n + 1 + itemBytes(v), 0);
+  return 3 + Object.entries(value as Record<string, unknown>).reduce((n, [k, v]) => n + Buffer.byteLength(k) + 1 + itemBytes(v), 0);
+}
+
+/** Lambda memory the cost model assumes for the produce and fetch functions. */
+export const LAMBDA_MEMORY_MB = 1024;
+
+export interface SizeCost {
+  bytes: number;
+  label: string;
+  usageIn: RequestUsage;
+  usageOut: RequestUsage;
+  inPerGiB: CostBreakdown;
+  outPerGiB: CostBreakdown;
+  inPlusOutPerGiB: number;
+}
+
+/** Per-request usage from a measured series: counted S3 calls, the larger of derived and reported units. */
+export function usageOf(series: SeriesResult): RequestUsage {
+  return {
+    s3Puts: series.callsPerOp['s3.PutObject'] ?? 0,
+    s3Gets: series.callsPerOp['s3.GetObject'] ?? 0,
+    writeUnits: Math.max(series.derivedWriteUnitsPerOp, series.reportedWriteUnitsPerOp),
+    readUnits: Math.max(series.derivedReadUnitsPerOp, series.reportedReadUnitsPerOp),
+    lambdaInvocations: 1,
+    lambdaMs: series.p50Ms,
+    lambdaMemoryMb: LAMBDA_MEMORY_MB,
+  };
+}
+
+/** $ per GiB moved in (one `produce` request per `bytes` of payload) and out (one `fetch` of it). */
+export function inOutCost(label: string, bytes: number, produce: SeriesResult, fetch: SeriesResult, prices: PriceTable): SizeCost {
+  const usageIn = usageOf(produce);
+  const usageOut = usageOf(fetch);
+  const inPerGiB = costPerGiB(usageIn, bytes, prices);
+  const outPerGiB = costPerGiB(usageOut, bytes, prices);
+  return { bytes, label, usageIn, usageOut, inPerGiB, outPerGiB, inPlusOutPerGiB: inPerGiB.total + outPerGiB.total };
 }
 
 export function round(n: number, digits = 2): number {
@@ -367,13 +415,13 @@ export interface Sanity {
 }
 
 let topicSeq = 0;
-async function benchTopic(storage: Storage, purpose: string, partitions = 1): Promise<string> {
+export async function benchTopic(storage: Storage, purpose: string, partitions = 1): Promise<string> {
   const name = `bench-${purpose}-${++topicSeq}`;
   await createTopic(storage, { name, partitions });
   return name;
 }
 
-function batchOf(bytes: number, value: Uint8Array | ((i: number) => Uint8Array)): ProduceRecord[] {
+export function batchOf(bytes: number, value: Uint8Array | ((i: number) => Uint8Array)): ProduceRecord[] {
   const count = Math.max(1, Math.round(bytes / RECORD_BYTES));
   return Array.from({ length: count }, (_, i) => ({ key: null, value: typeof value === 'function' ? value(i) : value, headers: [] }));
 }
@@ -384,7 +432,7 @@ function floorItem(tag: string, i: number) {
 }
 
 /** Runs the steps of one iteration in an order rotated by `i`, so no variant always goes first. */
-async function rotated(i: number, steps: Array<() => Promise<void>>): Promise<void> {
+export async function rotated(i: number, steps: Array<() => Promise<void>>): Promise<void> {
   for (let k = 0; k < steps.length; k++) await steps[(i + k) % steps.length]!();
 }
 

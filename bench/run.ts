@@ -2,27 +2,28 @@
 // prints a markdown report and writes bench/results/latest.{json,md}. A benchmark, not a test: the
 // exit code is 0 unless something crashed, whichever targets are met.
 //   BENCH_SCALE=0.2 npm run bench   fewer operations per size, for a quick look
+//   npm run bench -- --only producers   runs that section alone and merges it into the last report
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, platform, arch } from 'node:os';
+import { parseArgs } from 'node:util';
 import { createStorage, type Storage } from '../lib/storage.ts';
 import { createServices } from '../lambdas/http/services.ts';
 import { benchBundles } from './bundles.ts';
 import { benchGroups } from './groups.ts';
 import { benchLifecycle, lifecycleRequests } from './lifecycle.ts';
+import { benchProducers } from './producers.ts';
 import { startLocalStack, type LocalStack } from '../local/stack.ts';
 import {
-  costPerGiB, kinesisOnDemandPerGiB, kinesisStreamMonthly, mskServerlessPerGiB, storagePerGiBMonth,
-  type CostBreakdown, type PriceTable, type RequestUsage,
+  kinesisOnDemandPerGiB, kinesisStreamMonthly, mskServerlessPerGiB, storagePerGiBMonth,
+  type CostBreakdown, type PriceTable,
 } from './cost-model.ts';
 import {
-  AwsMeter, benchContention, benchHttp, benchSize, benchThroughput, callList, DEFAULT_SIZES, markdownTable, Meter, ratio, renderSanity, renderTargets, round, target, usd,
-  type ContentionResult, type HttpResult, type Sanity, type SeriesResult, type SizeResult, type SizeSpec, type Target, type ThroughputResult,
+  AwsMeter, benchContention, benchHttp, benchSize, benchThroughput, callList, DEFAULT_SIZES, inOutCost, LAMBDA_MEMORY_MB, markdownTable, Meter, ratio, renderSanity, renderTargets, round, target, usd,
+  type ContentionResult, type SizeCost, type HttpResult, type Sanity, type SeriesResult, type SizeResult, type SizeSpec, type Target, type ThroughputResult,
 } from './log.ts';
 import { closeStorage, loadPrices, provisionedStorage } from './setup.ts';
 
-/** Lambda memory the cost model assumes for the produce and fetch functions. */
-const LAMBDA_MEMORY_MB = 1024;
 const CONTENDING_WRITERS = 32;
 const THROUGHPUT_WORKERS = 4;
 
@@ -42,40 +43,6 @@ function gitCommit(): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Cost
-
-interface SizeCost {
-  bytes: number;
-  label: string;
-  usageIn: RequestUsage;
-  usageOut: RequestUsage;
-  inPerGiB: CostBreakdown;
-  outPerGiB: CostBreakdown;
-  inPlusOutPerGiB: number;
-}
-
-/** Per-request usage from a measured series: counted S3 calls, the larger of derived and reported units. */
-function usageOf(series: SeriesResult): RequestUsage {
-  return {
-    s3Puts: series.callsPerOp['s3.PutObject'] ?? 0,
-    s3Gets: series.callsPerOp['s3.GetObject'] ?? 0,
-    writeUnits: Math.max(series.derivedWriteUnitsPerOp, series.reportedWriteUnitsPerOp),
-    readUnits: Math.max(series.derivedReadUnitsPerOp, series.reportedReadUnitsPerOp),
-    lambdaInvocations: 1,
-    lambdaMs: series.p50Ms,
-    lambdaMemoryMb: LAMBDA_MEMORY_MB,
-  };
-}
-
-function costOf(size: SizeResult, prices: PriceTable): SizeCost {
-  const usageIn = usageOf(size.produceAcksAll);
-  const usageOut = usageOf(size.fetch);
-  const inPerGiB = costPerGiB(usageIn, size.bytes, prices);
-  const outPerGiB = costPerGiB(usageOut, size.bytes, prices);
-  return { bytes: size.bytes, label: size.label, usageIn, usageOut, inPerGiB, outPerGiB, inPlusOutPerGiB: inPerGiB.total + outPerGiB.total };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -207,11 +174,34 @@ async function section<T extends SectionResult>(name: string, run: () => Promise
   }
 }
 
-// ---------------------------------------------------------------------------------------------
+/** A section's own clients on the shared stack, so its meters and call counts start from nothing. */
+function ownContext(storage: Storage) {
+  const own = createStorage(storage.config);
+  return { storage: own, services: createServices(own), meter: new Meter(own.calls, AwsMeter.install(own)) };
+}
 
-async function main(): Promise<number> {
-  const prices = loadPrices();
-  const started = new Date();
+/**
+ * Sections that can run alone (`--only <name>`). In latest.md their markdown sits between two
+ * comment lines, so a lone run replaces exactly it and keeps every other figure of the last run.
+ */
+const STANDALONE = {
+  producers: {
+    title: 'Idempotent producers and transactions',
+    run: (storage: Storage, prices: PriceTable) => benchProducers({ ...ownContext(storage), prices, progress, scale: SCALE }),
+  },
+};
+type StandaloneName = keyof typeof STANDALONE;
+
+const SCALE = Number(process.env.BENCH_SCALE ?? 1) > 0 ? Number(process.env.BENCH_SCALE ?? 1) : 1;
+const OUT_DIR = new URL('./results/', import.meta.url);
+const sectionStart = (name: string) => `<!-- section ${name} -->`;
+const sectionEnd = (name: string) => `<!-- /section ${name} -->`;
+
+const rendered = (title: string, s: SectionResult | { error: string } | undefined) => (s === undefined ? [] : 'error' in s ? [`### ${title}`, '', `Section crashed: ${s.error.split('\n')[0]}`] : [s.markdown]);
+const delimited = (name: StandaloneName, s: SectionResult | { error: string }) => [sectionStart(name), ...rendered(STANDALONE[name].title, s), sectionEnd(name)].join('\n\n');
+
+/** Starts the local stack and provisioned storage, runs `fn`, always stops them. Returns the exit code. */
+async function onLocalStack(fn: (storage: Storage) => Promise<boolean>): Promise<number> {
   let stack: LocalStack | undefined;
   let storage: Storage | undefined;
   let crashed = false;
@@ -219,6 +209,55 @@ async function main(): Promise<number> {
     progress('starting DynamoDB Local and s3rver');
     stack = await startLocalStack();
     storage = await provisionedStorage(stack);
+    crashed = await fn(storage);
+  } catch (err) {
+    crashed = true;
+    console.error(`[bench] crashed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  } finally {
+    closeStorage(storage);
+    await stack?.stop().catch((err: unknown) => console.error(`[bench] stopping the local stack failed: ${String(err)}`));
+  }
+  return crashed ? 1 : 0;
+}
+
+function writeResults(json: Record<string, unknown>, markdown: string): void {
+  mkdirSync(OUT_DIR, { recursive: true });
+  writeFileSync(new URL('latest.json', OUT_DIR), `${JSON.stringify(json, null, 2)}\n`);
+  writeFileSync(new URL('latest.md', OUT_DIR), markdown);
+  progress('wrote bench/results/latest.json and bench/results/latest.md');
+}
+
+/** Runs one standalone section and merges it into the last report, keeping every other figure. */
+async function refreshSection(name: StandaloneName): Promise<number> {
+  const [jsonUrl, mdUrl] = [new URL('latest.json', OUT_DIR), new URL('latest.md', OUT_DIR)];
+  if (!existsSync(jsonUrl) || !existsSync(mdUrl)) {
+    console.error('[bench] --only merges into bench/results/latest.{json,md}: run the full benchmark first');
+    return 1;
+  }
+  const prices = loadPrices();
+  return onLocalStack(async (storage) => {
+    const result = await section(STANDALONE[name].title, () => STANDALONE[name].run(storage, prices));
+    const refreshedAt = new Date().toISOString();
+    const json = JSON.parse(readFileSync(jsonUrl, 'utf8')) as Record<string, unknown>;
+    json[name] = result;
+    json.refreshed = { ...(json.refreshed as Record<string, unknown> | undefined), [name]: { at: refreshedAt, commit: gitCommit(), scale: SCALE } };
+    const note = `_Section refreshed alone at ${refreshedAt}${gitCommit() ? ` (commit ${gitCommit()})` : ''} with \`npm run bench -- --only ${name}\`${SCALE !== 1 ? ` (BENCH_SCALE=${SCALE})` : ''}; every other section is from the full run in the header._`;
+    const block = delimited(name, result).replace(`${sectionStart(name)}\n\n`, `${sectionStart(name)}\n\n${note}\n\n`);
+    const markdown = readFileSync(mdUrl, 'utf8');
+    const [from, to] = [markdown.indexOf(sectionStart(name)), markdown.indexOf(sectionEnd(name))];
+    const merged = from >= 0 && to > from
+      ? markdown.slice(0, from) + block + markdown.slice(to + sectionEnd(name).length)
+      : `${markdown.trimEnd()}\n\n${block}\n`;
+    writeResults(json, merged);
+    console.log(block);
+    return 'error' in result;
+  });
+}
+
+async function runAll(): Promise<number> {
+  const prices = loadPrices();
+  const started = new Date();
+  return onLocalStack(async (storage) => {
     const meter = new Meter(storage.calls, AwsMeter.install(storage));
     const services = createServices(storage);
     const ctx = { storage, services, meter, progress };
@@ -226,23 +265,22 @@ async function main(): Promise<number> {
 
     const sizes: SizeResult[] = [];
     for (const spec of scaled(DEFAULT_SIZES)) sizes.push(await benchSize(ctx, spec, sanity));
-    const scale = Number(process.env.BENCH_SCALE ?? 1) > 0 ? Number(process.env.BENCH_SCALE ?? 1) : 1;
-    const throughput = await benchThroughput(ctx, { bytes: 2 ** 20, concurrency: THROUGHPUT_WORKERS, opsPerWorker: 4, rounds: Math.max(1, Math.round(5 * scale)), warmupRounds: 1 }, sanity);
+    const throughput = await benchThroughput(ctx, { bytes: 2 ** 20, concurrency: THROUGHPUT_WORKERS, opsPerWorker: 4, rounds: Math.max(1, Math.round(5 * SCALE)), warmupRounds: 1 }, sanity);
     const [httpSpec] = scaled([{ bytes: 64 * 1024, ops: 50, warmup: 5 }]);
     const http = await benchHttp(ctx, httpSpec!, sanity);
-    const rounds = Math.max(2, Math.round(8 * scale));
+    const rounds = Math.max(2, Math.round(8 * SCALE));
     const contention: ContentionResult[] = [];
     for (const acks of ['all', '1'] as const) contention.push(await benchContention(ctx, { writers: CONTENDING_WRITERS, rounds, warmupRounds: 1, acks }, sanity));
 
     // Own clients, so the groups section's meters and call counts start from nothing.
-    const groupStorage = createStorage(storage!.config);
+    const groupStorage = createStorage(storage.config);
     const groups = await section('consumer groups', () => benchGroups({ storage: groupStorage, calls: groupStorage.calls }));
-    const lifecycleStorage = createStorage(storage!.config);
-    const lifecycle = await section('lifecycle', () => benchLifecycle({ storage: lifecycleStorage, prices, progress, requests: lifecycleRequests(scale) }));
+    const lifecycleStorage = createStorage(storage.config);
+    const lifecycle = await section('lifecycle', () => benchLifecycle({ storage: lifecycleStorage, prices, progress, requests: lifecycleRequests(SCALE) }));
     const bundles = await section('bundles', () => benchBundles());
-    for (const s of [groups, lifecycle, bundles]) if (s && 'error' in s) crashed = true;
+    const producers = await section(STANDALONE.producers.title, () => STANDALONE.producers.run(storage, prices));
 
-    const costs = sizes.map((s) => costOf(s, prices));
+    const costs = sizes.map((s) => inOutCost(s.label, s.bytes, s.produceAcksAll, s.fetch, prices));
     const targets = [...evaluateTargets(sizes, throughput, costs, contention), ...(lifecycle && 'targets' in lifecycle ? lifecycle.targets : [])];
     const environment = { node: process.version, platform: `${platform()}-${arch()}`, cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', backend: 'local: DynamoDB Local (in-memory) + s3rver on loopback, one machine' };
     const header = [
@@ -250,10 +288,9 @@ async function main(): Promise<number> {
       '',
       `${environment.backend}; Node ${environment.node}, ${environment.platform}, ${environment.cpus} CPUs. Absolute numbers describe emulators on one machine, not AWS; ratios to the same run's floor are the meaningful part.`,
     ].join('\n');
-    const extra = (title: string, s: SectionResult | { error: string } | undefined) => (s === undefined ? [] : 'error' in s ? [`### ${title}`, '', `Section crashed: ${s.error.split('\n')[0]}`] : [s.markdown]);
     const markdown = [
       header, renderTargets(targets), renderLog(sizes), renderThroughput(throughput), renderHttp(http), renderContention(contention), renderCost(costs, prices), renderSanity(sanity),
-      ...extra('Consumer groups', groups), ...extra('Lifecycle', lifecycle), ...extra('Bundles', bundles),
+      ...rendered('Consumer groups', groups), ...rendered('Lifecycle', lifecycle), ...rendered('Bundles', bundles), delimited('producers', producers),
     ].join('\n\n') + '\n';
     const json = {
       startedAt: started.toISOString(),
@@ -263,7 +300,7 @@ async function main(): Promise<number> {
       assumptions: {
         lambdaMemoryMb: LAMBDA_MEMORY_MB,
         lambdaDuration: 'measured domain p50 of the request, rounded up to 1 ms',
-        capacityUnits: 'max(derived: 1 WCU per write attempt, 1 RCU per read call; reported: DynamoDB Local ConsumedCapacity + 1 WCU per failed conditional write)',
+        capacityUnits: 'max(derived: 1 WCU per write attempt, 1 RCU per read call, 2 WCU per TransactWriteItems item; reported: DynamoDB Local ConsumedCapacity + 1 WCU per failed conditional write)',
         gib: 2 ** 30,
       },
       prices,
@@ -278,21 +315,17 @@ async function main(): Promise<number> {
       groups,
       lifecycle,
       bundles,
+      producers,
     };
-    const outDir = new URL('./results/', import.meta.url);
-    mkdirSync(outDir, { recursive: true });
-    writeFileSync(new URL('latest.json', outDir), `${JSON.stringify(json, null, 2)}\n`);
-    writeFileSync(new URL('latest.md', outDir), markdown);
+    writeResults(json, markdown);
     console.log(markdown);
-    progress('wrote bench/results/latest.json and bench/results/latest.md');
-  } catch (err) {
-    crashed = true;
-    console.error(`[bench] crashed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-  } finally {
-    closeStorage(storage);
-    await stack?.stop().catch((err: unknown) => console.error(`[bench] stopping the local stack failed: ${String(err)}`));
-  }
-  return crashed ? 1 : 0;
+    return [groups, lifecycle, bundles, producers].some((s) => s && 'error' in s);
+  });
 }
 
-process.exit(await main());
+const { values: args } = parseArgs({ options: { only: { type: 'string' } } });
+if (args.only !== undefined && !(args.only in STANDALONE)) {
+  console.error(`[bench] --only takes one of: ${Object.keys(STANDALONE).join(', ')}`);
+  process.exit(2);
+}
+process.exit(await (args.only === undefined ? runAll() : refreshSection(args.only as StandaloneName)));
