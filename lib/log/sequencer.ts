@@ -506,7 +506,7 @@ export class Sequencer {
         if (err instanceof TransactionUnpinnedError) return false;
         throw err;
       }
-      const { base, head, abandoned } = reserved;
+      const { base, seq, head, abandoned } = reserved;
       await Promise.all(abandoned.map((hole) => this.tombstone(pk, hole)));
       // Every transaction open when the marker was reserved starts at or above its pin, and every
       // later one above the marker: so an aborted transaction recorded later than this one starts at
@@ -534,9 +534,21 @@ export class Sequencer {
         if (err instanceof GuardRefusedError) return false;
         throw err;
       }
-      if (result === 'committed') return true;
+      if (result === 'committed') {
+        // Markers take part in the election that trims the head, like any reservation: a
+        // partition where batches and markers alternate would otherwise never trim it.
+        if (seq % this.options.hwmAdvanceEvery === 0) await this.advance(pk, await this.read(pk, { withTail: false }));
+        return true;
+      }
     }
     throw new StorageUnavailableError(`the marker of producer ${pin.producerId} in ${pk} was fenced ${MAX_SEQUENCE_ATTEMPTS} times in a row`);
+  }
+
+  /** The open transactions pinned on the partition (one GetItem of the head, no walk). */
+  async openTransactions(pk: string): Promise<Map<number, number>> {
+    const res = await this.storage.ddb.send(new GetCommand({ TableName: this.table, Key: { p: pk, o: HEAD_OFFSET }, ConsistentRead: true }));
+    if (!res.Item || res.Item.deleted) throw new PartitionLogMissingError(`partition log ${pk} does not exist`);
+    return headFromItem(res.Item).openTransactions;
   }
 
   /**

@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto';
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { isTransactionConflict } from '../aws/transactions.ts';
-import { ConflictError, InvalidRequestError } from '../errors.ts';
+import { ConflictError, InvalidRequestError, PartitionLogMissingError } from '../errors.ts';
 import type { Offsets } from '../groups/offsets.ts';
 import type { Committer, OffsetCommit, TopicOffset } from '../groups/group-store.ts';
 import { retry } from '../retry.ts';
@@ -328,7 +328,11 @@ export class TransactionCoordinator {
   async complete(current: TransactionItem): Promise<void> {
     const outcome: TransactionOutcome = current.state === 'prepareCommit' ? 'commit' : 'abort';
     await Promise.all(current.partitions.map(async (pk) => {
-      const first = (await this.sequencer.read(pk, { withTail: false }).catch(() => undefined))?.head.openTransactions.get(current.producerId);
+      // A deleted topic's partition has nothing left to complete.
+      const first = (await this.sequencer.openTransactions(pk).catch((err: unknown) => {
+        if (err instanceof PartitionLogMissingError) return undefined;
+        throw err;
+      }))?.get(current.producerId);
       if (first !== undefined) await this.sequencer.endTransaction(pk, { producerId: current.producerId, first }, outcome);
     }));
     try {

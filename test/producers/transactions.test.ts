@@ -181,4 +181,18 @@ describe('transactions', () => {
     await producer.end('commit');
     expect(await committedValues(name)).toEqual(['p0', 'kept', 'open']);
   });
+
+  it('markers take part in trimming the head: alternating batches and commits keep it small', async () => {
+    const name = await topic();
+    const producer = await TxnProducer.init('t-trim');
+    for (let i = 0; i < 20; i++) {
+      expect((await producer.send(name, [`v${i}`])).status).toBe(200);
+      expect((await producer.end('commit')).status).toBe(200);
+    }
+    const t = await getTopic(api.storage, name);
+    const { head } = await api.services.sequencer.read(logPartitionKey(t.topicId, 0), { withTail: false });
+    // 40 reservations were made; each 8th reservation trims the ones below it.
+    expect(head.resv.length).toBeLessThan(16);
+    expect(await committedValues(name)).toHaveLength(20);
+  });
 });
