@@ -40,6 +40,8 @@ export interface TransactionItem {
   partitions: string[];
   deadline?: number;
   offsets?: TransactionOffsets;
+  /** How the last closed transaction ended: a retried commit or abort is answered by it. */
+  lastOutcome?: TransactionOutcome;
 }
 
 /** Offsets added to the transaction by one group member (Kafka's sendOffsetsToTransaction). */
@@ -75,6 +77,7 @@ function transactionFromItem(item: Record<string, unknown>): TransactionItem {
     partitions: item.partitions instanceof Set ? [...(item.partitions as Set<string>)].sort() : [],
     deadline: item.deadline as number | undefined,
     offsets: item.offsets as TransactionOffsets | undefined,
+    lastOutcome: item.lastOutcome as TransactionOutcome | undefined,
   };
 }
 
@@ -272,7 +275,12 @@ export class TransactionCoordinator {
   async end(identity: ProducerIdentity, transactionalId: string, outcome: TransactionOutcome): Promise<void> {
     const current = await this.read(transactionalId);
     if (!current || current.producerId !== identity.producerId || current.epoch !== identity.producerEpoch) throw await this.refusal(identity, transactionalId);
-    if (current.state === 'empty') return; // nothing written: nothing to end (Kafka's client skips the call)
+    if (current.state === 'empty') {
+      // A retry of the call that ended the last transaction is answered as it was; the opposite
+      // outcome cannot be had any more (Kafka's INVALID_TXN_STATE). Nothing ever written: nothing to end.
+      if (current.lastOutcome === undefined || current.lastOutcome === outcome) return;
+      throw new ConflictError('INVALID_TXN_STATE', `no transaction of ${JSON.stringify(transactionalId)} is open: the last one was ${current.lastOutcome === 'commit' ? 'committed' : 'aborted'}`);
+    }
     if (current.state === 'ongoing') {
       if (outcome === 'commit' && current.deadline !== undefined && current.deadline <= this.now()) throw await this.refusal(identity, transactionalId);
       await this.decide(current, outcome);
@@ -339,10 +347,10 @@ export class TransactionCoordinator {
       await retry(() => this.producers.storage.ddb.send(new UpdateCommand({
         TableName: this.table,
         Key: transactionKey(current.transactionalId),
-        UpdateExpression: 'SET #state = :empty, #expiresAt = :expiresAt REMOVE #partitions, #offsets, #deadline',
+        UpdateExpression: 'SET #state = :empty, #lastOutcome = :outcome, #expiresAt = :expiresAt REMOVE #partitions, #offsets, #deadline',
         ConditionExpression: `#epoch = :epoch AND ${clauses.stateIs}`,
-        ExpressionAttributeNames: { '#epoch': 'epoch', '#state': 'state', '#partitions': 'partitions', '#offsets': 'offsets', '#deadline': 'deadline', '#expiresAt': 'expiresAt' },
-        ExpressionAttributeValues: { ':epoch': current.epoch, ':from': current.state, ':empty': 'empty', ':expiresAt': expiresIn(this.now(), PRODUCER_ID_TTL_MS) },
+        ExpressionAttributeNames: { '#epoch': 'epoch', '#state': 'state', '#lastOutcome': 'lastOutcome', '#partitions': 'partitions', '#offsets': 'offsets', '#deadline': 'deadline', '#expiresAt': 'expiresAt' },
+        ExpressionAttributeValues: { ':epoch': current.epoch, ':from': current.state, ':empty': 'empty', ':outcome': outcome, ':expiresAt': expiresIn(this.now(), PRODUCER_ID_TTL_MS) },
       })));
     } catch (err) {
       // Someone else closed it (a concurrent completer, or an init that bumped the epoch meanwhile).

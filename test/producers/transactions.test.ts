@@ -84,6 +84,9 @@ describe('transactions', () => {
     expect((await read(a, 'read_uncommitted')).records.map((r) => r.value)).toEqual(['before', 'a1', 'a2', 'after']);
     expect(await committedValues(b)).toEqual([]);
     expect((await producer.end('commit')).status).toBe(200);
+    // A retried commit is answered as before; an abort of the committed transaction is refused.
+    expect((await producer.end('commit')).status).toBe(200);
+    expectError(await producer.end('abort'), 409, 'INVALID_TXN_STATE', ['committed']);
     expect(await committedValues(a)).toEqual(['before', 'a1', 'a2', 'after']);
     expect(await committedValues(b)).toEqual(['b1']);
     // The markers take an offset each and read as gaps.
