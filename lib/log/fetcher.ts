@@ -12,7 +12,7 @@ import { logPartitionKey, segmentsPartitionKey } from './keys.ts';
 import { getRange } from './objects.ts';
 import { segmentFromItem, segmentsAfter, type SegmentItem } from './segment-index.ts';
 import { abortedTransactions, isAborted, type AbortedTransaction } from './aborted-transactions.ts';
-import { lastStableOffset, type DataEntry, type IndexEntry, type PartitionView, type Sequencer } from './sequencer.ts';
+import { lastStableOffset, type DataEntry, type IndexEntry, type PartitionView, type Sequencer, type TransactionPin } from './sequencer.ts';
 
 export interface FetchRequest {
   topic: string;
@@ -38,7 +38,7 @@ export interface FetchRequest {
 export type Isolation = 'read_committed' | 'read_uncommitted';
 
 /** Told when a read_committed reader is held at a pin: the transaction may have timed out. */
-export type BlockedReaderListener = (pk: string, producerId: number, first: number) => Promise<void>;
+export type BlockedReaderListener = (pk: string, pin: TransactionPin) => Promise<void>;
 
 /**
  * A hard bound on the records one read returns, measured as the caller sizes them (e.g. as a
@@ -167,13 +167,13 @@ export class Fetcher {
 
   /** The open transaction pinned at `end` holds this reader: its coordinator may abort it if it timed out. */
   private async reportBlocked(pk: string, view: PartitionView, end: number): Promise<void> {
-    const pinned = [...view.head.openTransactions].find(([, first]) => first === end);
+    const pinned = view.head.openTransactions.find((pin) => pin.first === end);
     if (!pinned || !this.blockedReader) return;
-    const key = `${pk}/${pinned[0]}`;
+    const key = `${pk}/${pinned.producerId}/${pinned.transaction}`;
     if ((this.unblockedAt.get(key) ?? 0) > Date.now() - UNBLOCK_EVERY_MS) return;
     if (this.unblockedAt.size > 10_000) this.unblockedAt.clear();
     this.unblockedAt.set(key, Date.now());
-    await this.blockedReader(pk, ...pinned).catch(() => undefined);
+    await this.blockedReader(pk, pinned).catch(() => undefined);
   }
 
   /** Reads from wherever the offsets live: segments below the state's `segmentsEnd`, entries above. */

@@ -163,6 +163,8 @@ export class Producer {
     const { transactionalId } = request;
     const sequenceOf = new Map(request.sequences.map((s) => [s.partition, s.baseSequence]));
     const batches = plan.batches.map((b): [string, SequencedBatch] => [logPartitionKey(plan.topic.topicId, b.partition), { ...request, baseSequence: sequenceOf.get(b.partition)!, count: b.recordCount }]);
+    // Activity keeps the producer id alive; a failed refresh is retried by the next request.
+    const refreshed = idempotence.store.refresh(request.producerId).catch(() => undefined);
     const checks = await Promise.all(batches.map(async ([pk, batch]): Promise<Append | DuplicateBatch> => {
       try {
         return await idempotence.check(pk, batch);
@@ -171,15 +173,14 @@ export class Producer {
         throw err;
       }
     }));
-    if (transactionalId !== undefined) {
-      await transactions.register(request, transactionalId, batches.filter((_, i) => !(checks[i] instanceof DuplicateBatch)).map(([pk]) => pk));
-    }
+    await refreshed;
+    const transaction = transactionalId === undefined ? undefined : await transactions.register(request, transactionalId, batches.filter((_, i) => !(checks[i] instanceof DuplicateBatch)).map(([pk]) => pk));
     return checks.map((check, i) => {
       if (check instanceof DuplicateBatch) return check;
       const [pk, batch] = batches[i]!;
       return transactionalId === undefined
         ? idempotence.guard(pk, batch, check, plan.now)
-        : { ...idempotence.guard(pk, batch, check, plan.now, [transactions.batchCheck(request, transactionalId, pk)], () => transactions.refusal(request, transactionalId)), transactionalProducerId: request.producerId };
+        : { ...idempotence.guard(pk, batch, check, plan.now, [transactions.batchCheck(request, transactionalId, transaction!, pk)], () => transactions.refusal(request, transactionalId)), transactionalProducerId: request.producerId };
     });
   }
 

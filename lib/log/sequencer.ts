@@ -55,10 +55,10 @@ export interface PartitionHead {
   seq: number;
   resv: Reservation[];
   /**
-   * Open transactions writing to this partition: producer id → an offset at or below the first of
-   * theirs (attributes `txn_<producerId>`, see docs/architecture.md "Transactions").
+   * Open transactions writing to this partition, each pinned at an offset at or below its first
+   * (attributes `txn_<producerId>_<transaction>`, see docs/architecture.md "Transactions").
    */
-  openTransactions: Map<number, number>;
+  openTransactions: TransactionPin[];
   /** Transactions ever aborted here: readers look up aborted ranges only when there are some. */
   aborts: number;
 }
@@ -174,22 +174,23 @@ const clauses = {
   // A and B both read hwm = h and both compute "remove the first k reservations" → A advances →
   // B must not remove k more.
   hwmUnchanged: '#hwm = :expectedHwm',
-  // Completer A reads transaction T's pin f → completer B writes T's marker and removes the pin →
-  // T's producer starts T2 and pins f2 > f → A must neither reserve a marker for T nor remove f2,
-  // or T2's records would read as aborted (or T2 would have no pin).
+  // Completers A and B of transaction T both read T's pin f → B writes T's marker and removes the
+  // pin → A must not write a second marker (its aborted range would reach past T's records). The
+  // pin is named by the transaction's number, so A can never touch the pin of T's successor.
   transactionPinned: '#pin = :first',
 };
 
-/** The head attribute pinning an open transaction of `producerId`. */
-function pinAttribute(producerId: number): string {
-  return `txn_${producerId}`;
+/** The head attribute pinning transaction `transaction` of `producerId`. */
+function pinAttribute(pin: Pick<TransactionPin, 'producerId' | 'transaction'>): string {
+  return `txn_${pin.producerId}_${pin.transaction}`;
 }
 
 function headFromItem(item: Record<string, unknown>): PartitionHead {
   const resv = (item.resv as StoredReservation[]).map(([count, reservedAt, token]) => ({ count, reservedAt, token }));
-  const openTransactions = new Map<number, number>();
+  const openTransactions: TransactionPin[] = [];
   for (const [name, value] of Object.entries(item)) {
-    if (name.startsWith('txn_')) openTransactions.set(Number(name.slice(4)), value as number);
+    const pin = /^txn_(\d+)_(\d+)$/.exec(name);
+    if (pin) openTransactions.push({ producerId: Number(pin[1]), transaction: Number(pin[2]), first: value as number });
   }
   return { next: item.next as number, hwm: item.hwm as number, seq: item.seq as number, resv, openTransactions, aborts: (item.aborts as number | undefined) ?? 0 };
 }
@@ -199,7 +200,7 @@ function headFromItem(item: Record<string, unknown>): PartitionHead {
  * readers may go up to it and no further.
  */
 export function lastStableOffset(view: Pick<PartitionView, 'highWatermark' | 'head'>): number {
-  return Math.min(view.highWatermark, ...view.head.openTransactions.values());
+  return Math.min(view.highWatermark, ...view.head.openTransactions.map((pin) => pin.first));
 }
 
 function entryFromItem(item: Record<string, unknown>): IndexEntry {
@@ -253,13 +254,13 @@ export class Sequencer {
         Key: { p: pk, o: HEAD_OFFSET },
         UpdateExpression: 'SET #resv = list_append(#resv, :mine) ADD #next :count, #seq :one',
         ConditionExpression: pinned ? `${clauses.partitionExists} AND ${clauses.transactionPinned}` : clauses.partitionExists,
-        ExpressionAttributeNames: { '#resv': 'resv', '#next': 'next', '#seq': 'seq', '#deleted': 'deleted', ...(pinned && { '#pin': pinAttribute(pinned.producerId) }) },
+        ExpressionAttributeNames: { '#resv': 'resv', '#next': 'next', '#seq': 'seq', '#deleted': 'deleted', ...(pinned && { '#pin': pinAttribute(pinned) }) },
         ExpressionAttributeValues: { ':mine': [[count, this.options.now(), token]], ':count': count, ':one': 1, ...(pinned && { ':first': pinned.first }) },
         ReturnValues: 'ALL_NEW',
       })));
     } catch (err) {
       if (err instanceof ConditionalCheckFailedException) {
-        if (pinned) throw new TransactionUnpinnedError(`partition log ${pk} has no pin ${pinned.first} of producer ${pinned.producerId}`);
+        if (pinned) throw new TransactionUnpinnedError(`partition log ${pk} has no pin ${pinned.first} of transaction ${pinned.transaction} of producer ${pinned.producerId}`);
         throw new PartitionLogMissingError(`partition log ${pk} does not exist`);
       }
       throw err;
@@ -307,6 +308,8 @@ export class Sequencer {
       if (!(err instanceof TransactionCanceledException)) throw err;
       const [claimed, ...failed] = (err.CancellationReasons ?? []).map((r) => r.Code === 'ConditionalCheckFailed');
       if (claimed) return this.entryAt(pk, entry.base);
+      // Still losing to other transactions after the retries: nothing was refused, try again later.
+      if (!failed.some(Boolean)) throw new StorageUnavailableError(`the commit at ${pk}@${entry.base} kept conflicting with other transactions; retry`, { cause: err });
       throw new GuardRefusedError(failed, { cause: err });
     }
   }
@@ -511,7 +514,7 @@ export class Sequencer {
       // Every transaction open when the marker was reserved starts at or above its pin, and every
       // later one above the marker: so an aborted transaction recorded later than this one starts at
       // or above `stable`, which lets readers stop looking for aborted ranges (abortedRanges).
-      const stable = Math.min(base, ...[...head.openTransactions].filter(([id]) => id !== pin.producerId).map(([, first]) => first));
+      const stable = Math.min(base, ...head.openTransactions.filter((p) => p.producerId !== pin.producerId || p.transaction !== pin.transaction).map((p) => p.first));
       const marker: MarkerEntry = { kind: 'marker', base, count: 1, token, committedAt: this.options.now(), producerId: pin.producerId, outcome };
       const unpin: TransactItem = {
         Update: {
@@ -519,7 +522,7 @@ export class Sequencer {
           Key: { p: pk, o: HEAD_OFFSET },
           UpdateExpression: outcome === 'abort' ? 'REMOVE #pin ADD #aborts :one' : 'REMOVE #pin',
           ConditionExpression: clauses.transactionPinned,
-          ExpressionAttributeNames: { '#pin': pinAttribute(pin.producerId), ...(outcome === 'abort' && { '#aborts': 'aborts' }) },
+          ExpressionAttributeNames: { '#pin': pinAttribute(pin), ...(outcome === 'abort' && { '#aborts': 'aborts' }) },
           ExpressionAttributeValues: { ':first': pin.first, ...(outcome === 'abort' && { ':one': 1 }) },
         },
       };
@@ -545,25 +548,25 @@ export class Sequencer {
   }
 
   /** The open transactions pinned on the partition (one GetItem of the head, no walk). */
-  async openTransactions(pk: string): Promise<Map<number, number>> {
+  async openTransactions(pk: string): Promise<TransactionPin[]> {
     const res = await this.storage.ddb.send(new GetCommand({ TableName: this.table, Key: { p: pk, o: HEAD_OFFSET }, ConsistentRead: true }));
     if (!res.Item || res.Item.deleted) throw new PartitionLogMissingError(`partition log ${pk} does not exist`);
     return headFromItem(res.Item).openTransactions;
   }
 
   /**
-   * The update that pins a transaction of `producerId` on the partition (if not pinned yet) at the
+   * The update that pins a transaction of a producer on the partition (if not pinned yet) at the
    * next offset to be reserved, for a transaction with the coordinator's own update: every batch
    * the transaction reserves afterwards lies at or above the pin.
    */
-  pinItem(pk: string, producerId: number): TransactItem {
+  pinItem(pk: string, transaction: Pick<TransactionPin, 'producerId' | 'transaction'>): TransactItem {
     return {
       Update: {
         TableName: this.table,
         Key: { p: pk, o: HEAD_OFFSET },
         UpdateExpression: 'SET #pin = if_not_exists(#pin, #next)',
         ConditionExpression: clauses.partitionExists,
-        ExpressionAttributeNames: { '#pin': pinAttribute(producerId), '#next': 'next', '#deleted': 'deleted' },
+        ExpressionAttributeNames: { '#pin': pinAttribute(transaction), '#next': 'next', '#deleted': 'deleted' },
       },
     };
   }
@@ -584,6 +587,8 @@ export class Sequencer {
 
 export interface TransactionPin {
   producerId: number;
+  /** The transaction's number among its transactional id's transactions. */
+  transaction: number;
   first: number;
 }
 

@@ -7,7 +7,7 @@
 //                                                               open transaction (state, partitions, offsets)
 // One partition key each, so no producer or partition is a hot key for another.
 import { randomInt } from 'node:crypto';
-import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { ConflictError, NotFoundError } from '../errors.ts';
 import { retry } from '../retry.ts';
@@ -17,6 +17,8 @@ import type { Storage } from '../storage.ts';
 export const PRODUCER_STATE_TTL_MS = 24 * 3600_000;
 /** Kafka's transactional.id.expiration.ms: an idle producer id or transactional id goes after this. */
 export const PRODUCER_ID_TTL_MS = 7 * 24 * 3600_000;
+/** An active producer id's expiry is pushed back at most this often (one write a day per id). */
+export const PRODUCER_ID_REFRESH_MS = 24 * 3600_000;
 /** Batches per producer and partition whose retries are answered with their original offsets (Kafka: 5). */
 export const RECENT_BATCHES = 5;
 
@@ -105,6 +107,29 @@ export class ProducerStore {
     if (!item || item.epoch < identity.producerEpoch) throw unknownProducer(identity.producerId);
     if (item.epoch > identity.producerEpoch) throw producerFenced(identity.producerId, identity.producerEpoch, item.epoch);
     return item;
+  }
+
+  /**
+   * Keeps an active producer id alive (its expiry counts from its last use, not its creation):
+   * an eventually consistent read per request, and a write once its expiry is a day old. An id
+   * already expired stays expired.
+   */
+  async refresh(producerId: number): Promise<void> {
+    const res = await this.storage.ddb.send(new GetCommand({ TableName: this.table, Key: producerKey(producerId), ProjectionExpression: '#expiresAt', ExpressionAttributeNames: { '#expiresAt': 'expiresAt' } }));
+    const expiresAt = res.Item?.expiresAt as number | undefined;
+    const now = this.now();
+    if (expiresAt === undefined || expiresAt * 1000 <= now || expiresAt * 1000 - now > PRODUCER_ID_TTL_MS - PRODUCER_ID_REFRESH_MS) return;
+    await this.storage.ddb.send(new UpdateCommand({
+      TableName: this.table,
+      Key: producerKey(producerId),
+      UpdateExpression: 'SET #expiresAt = :expiresAt',
+      // Only while it exists and nobody pushed it further meanwhile (never brought back, never moved back).
+      ConditionExpression: 'attribute_exists(#g) AND #expiresAt = :seen',
+      ExpressionAttributeNames: { '#g': 'g', '#expiresAt': 'expiresAt' },
+      ExpressionAttributeValues: { ':expiresAt': expiresIn(now, PRODUCER_ID_TTL_MS), ':seen': expiresAt },
+    })).catch((err: unknown) => {
+      if ((err as Error).name !== 'ConditionalCheckFailedException') throw err;
+    });
   }
 
   async sequenceState(producerId: number, pk: string): Promise<SequenceState | undefined> {

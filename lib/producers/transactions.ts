@@ -15,11 +15,11 @@ import { randomUUID } from 'node:crypto';
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { isTransactionConflict } from '../aws/transactions.ts';
-import { ConflictError, InvalidRequestError, PartitionLogMissingError } from '../errors.ts';
+import { ConflictError, InvalidRequestError, PartitionLogMissingError, StorageUnavailableError } from '../errors.ts';
 import type { Offsets } from '../groups/offsets.ts';
 import type { Committer, OffsetCommit, TopicOffset } from '../groups/group-store.ts';
 import { retry } from '../retry.ts';
-import type { Sequencer, TransactItem, TransactionOutcome } from '../log/sequencer.ts';
+import type { Sequencer, TransactItem, TransactionOutcome, TransactionPin } from '../log/sequencer.ts';
 import { PRODUCER_ID_TTL_MS, expiresIn, producerFenced, producerKey, transactionKey, unknownProducer, type ProducerIdentity, type ProducerStore } from './producer-store.ts';
 
 /** Kafka's transaction.timeout.ms default and the largest we accept (Kafka's broker default max). */
@@ -34,6 +34,8 @@ export interface TransactionItem {
   transactionalId: string;
   producerId: number;
   epoch: number;
+  /** The number of the current (or next) transaction: transactions closed so far. */
+  transaction: number;
   state: TransactionState;
   timeoutMs: number;
   /** Partition log keys the open transaction wrote to (pinned). */
@@ -65,6 +67,9 @@ const clauses = {
   beforeDeadline: '(attribute_not_exists(#deadline) OR #deadline > :now)',
   // Two completers, or a completer and an init, move the item from the state they read, once.
   stateIs: '#state = :from',
+  // Batch b of transaction n stalls → n is aborted and closed → the producer (same epoch) starts
+  // n+1 in the same partition → b must not commit into n+1: it lies below n's marker.
+  transactionIs: '#txnSeq = :transaction',
 };
 
 function transactionFromItem(item: Record<string, unknown>): TransactionItem {
@@ -72,6 +77,7 @@ function transactionFromItem(item: Record<string, unknown>): TransactionItem {
     transactionalId: (item.g as string).slice('txn/'.length),
     producerId: item.pid as number,
     epoch: item.epoch as number,
+    transaction: item.txnSeq as number,
     state: item.state as TransactionState,
     timeoutMs: item.timeoutMs as number,
     partitions: item.partitions instanceof Set ? [...(item.partitions as Set<string>)].sort() : [],
@@ -114,7 +120,7 @@ export class TransactionCoordinator {
         try {
           await this.producers.storage.ddb.send(new PutCommand({
             TableName: this.table,
-            Item: { ...transactionKey(transactionalId), pid: producer.producerId, epoch: 0, state: 'empty', timeoutMs, expiresAt: expiresIn(this.now(), PRODUCER_ID_TTL_MS) },
+            Item: { ...transactionKey(transactionalId), pid: producer.producerId, epoch: 0, txnSeq: 0, state: 'empty', timeoutMs, expiresAt: expiresIn(this.now(), PRODUCER_ID_TTL_MS) },
             ConditionExpression: 'attribute_not_exists(#g)',
             ExpressionAttributeNames: { '#g': 'g' },
           }));
@@ -129,8 +135,10 @@ export class TransactionCoordinator {
         continue;
       }
       const epoch = current.epoch + 1;
+      const ClientRequestToken = randomUUID();
       try {
         await retry(() => this.producers.storage.ddb.send(new TransactWriteCommand({
+          ClientRequestToken,
           TransactItems: [
             {
               Update: {
@@ -143,7 +151,7 @@ export class TransactionCoordinator {
                 ExpressionAttributeValues: { ':epoch': epoch, ':previous': current.epoch, ':from': current.state, ':next': current.state === 'ongoing' ? 'prepareAbort' : 'empty', ':timeoutMs': timeoutMs, ':expiresAt': expiresIn(this.now(), PRODUCER_ID_TTL_MS) },
               },
             },
-            this.producerEpochUpdate(current.producerId, epoch),
+            this.producerEpochUpdate(current.producerId, epoch, transactionalId),
           ],
         })), { isRetryable: isTransactionConflict });
       } catch (err) {
@@ -155,27 +163,31 @@ export class TransactionCoordinator {
     }
   }
 
-  private producerEpochUpdate(producerId: number, epoch: number): TransactItem {
+  /** The producer id at the new epoch; written whole, as the TTL may have deleted it meanwhile. */
+  private producerEpochUpdate(producerId: number, epoch: number, transactionalId: string): TransactItem {
     return {
       Update: {
         TableName: this.table,
         Key: producerKey(producerId),
-        UpdateExpression: 'SET #epoch = :epoch, #expiresAt = :expiresAt',
-        ExpressionAttributeNames: { '#epoch': 'epoch', '#expiresAt': 'expiresAt' },
-        ExpressionAttributeValues: { ':epoch': epoch, ':expiresAt': expiresIn(this.now(), PRODUCER_ID_TTL_MS) },
+        UpdateExpression: 'SET #epoch = :epoch, #tid = :tid, #expiresAt = :expiresAt',
+        ExpressionAttributeNames: { '#epoch': 'epoch', '#tid': 'tid', '#expiresAt': 'expiresAt' },
+        ExpressionAttributeValues: { ':epoch': epoch, ':tid': transactionalId, ':expiresAt': expiresIn(this.now(), PRODUCER_ID_TTL_MS) },
       },
     };
   }
 
   /**
    * Joins `pks` to the producer's transaction (starting one if none is open) and pins the
-   * transaction on each partition, atomically per chunk of partitions.
+   * transaction on each partition, atomically per chunk of partitions. Returns the transaction's
+   * number, which its batches' commits check.
    */
-  async register(identity: ProducerIdentity, transactionalId: string, pks: string[]): Promise<void> {
+  async register(identity: ProducerIdentity, transactionalId: string, pks: string[]): Promise<number> {
+    const current = await this.read(transactionalId);
+    if (!current || current.producerId !== identity.producerId || current.epoch !== identity.producerEpoch) throw await this.refusal(identity, transactionalId);
+    const { transaction } = current;
     for (let i = 0; i < pks.length; i += PINS_PER_TRANSACTION) {
       const chunk = pks.slice(i, i + PINS_PER_TRANSACTION);
       const now = this.now();
-      const deadline = now + (await this.timeoutOf(transactionalId));
       const ClientRequestToken = randomUUID();
       try {
         await retry(() => this.producers.storage.ddb.send(new TransactWriteCommand({
@@ -186,43 +198,35 @@ export class TransactionCoordinator {
                 TableName: this.table,
                 Key: transactionKey(transactionalId),
                 UpdateExpression: 'SET #state = :ongoing, #deadline = if_not_exists(#deadline, :deadline) ADD #partitions :pks REMOVE #expiresAt',
-                ConditionExpression: `${clauses.epochMatches} AND ${clauses.writable} AND ${clauses.beforeDeadline}`,
-                ExpressionAttributeNames: { '#pid': 'pid', '#epoch': 'epoch', '#state': 'state', '#deadline': 'deadline', '#partitions': 'partitions', '#expiresAt': 'expiresAt' },
-                ExpressionAttributeValues: { ':pid': identity.producerId, ':epoch': identity.producerEpoch, ':empty': 'empty', ':ongoing': 'ongoing', ':now': now, ':deadline': deadline, ':pks': new Set(chunk) },
+                ConditionExpression: `${clauses.epochMatches} AND ${clauses.transactionIs} AND ${clauses.writable} AND ${clauses.beforeDeadline}`,
+                ExpressionAttributeNames: { '#pid': 'pid', '#epoch': 'epoch', '#txnSeq': 'txnSeq', '#state': 'state', '#deadline': 'deadline', '#partitions': 'partitions', '#expiresAt': 'expiresAt' },
+                ExpressionAttributeValues: { ':pid': identity.producerId, ':epoch': identity.producerEpoch, ':transaction': transaction, ':empty': 'empty', ':ongoing': 'ongoing', ':now': now, ':deadline': now + current.timeoutMs, ':pks': new Set(chunk) },
               },
             },
-            ...chunk.map((pk) => this.sequencer.pinItem(pk, identity.producerId)),
+            ...chunk.map((pk) => this.sequencer.pinItem(pk, { producerId: identity.producerId, transaction })),
           ],
         })), { isRetryable: isTransactionConflict });
       } catch (err) {
         if (!(err instanceof TransactionCanceledException)) throw err;
+        const [coordinator, ...heads] = (err.CancellationReasons ?? []).map((r) => r.Code === 'ConditionalCheckFailed');
+        // A head's condition: the topic was deleted meanwhile.
+        if (!coordinator && heads.some(Boolean)) throw new PartitionLogMissingError(`a partition log of transaction ${transaction} of ${JSON.stringify(transactionalId)} no longer exists`, { cause: err });
+        if (!coordinator) throw new StorageUnavailableError(`registering the transaction of ${JSON.stringify(transactionalId)} kept conflicting with other writes; retry`, { cause: err });
         throw await this.refusal(identity, transactionalId, err);
       }
     }
-  }
-
-  private timeouts = new Map<string, number>();
-
-  /** The transactional id's timeout (fixed at init; cached, as it only changes with the epoch). */
-  private async timeoutOf(transactionalId: string): Promise<number> {
-    let timeout = this.timeouts.get(transactionalId);
-    if (timeout === undefined) {
-      timeout = (await this.read(transactionalId))?.timeoutMs ?? DEFAULT_TRANSACTION_TIMEOUT_MS;
-      if (this.timeouts.size > 10_000) this.timeouts.clear();
-      this.timeouts.set(transactionalId, timeout);
-    }
-    return timeout;
+    return transaction;
   }
 
   /** The check a transactional batch's commit carries: the transaction is still open at this epoch, with the partition. */
-  batchCheck(identity: ProducerIdentity, transactionalId: string, pk: string): TransactItem {
+  batchCheck(identity: ProducerIdentity, transactionalId: string, transaction: number, pk: string): TransactItem {
     return {
       ConditionCheck: {
         TableName: this.table,
         Key: transactionKey(transactionalId),
-        ConditionExpression: `${clauses.epochMatches} AND #state = :ongoing AND contains(#partitions, :pk)`,
-        ExpressionAttributeNames: { '#pid': 'pid', '#epoch': 'epoch', '#state': 'state', '#partitions': 'partitions' },
-        ExpressionAttributeValues: { ':pid': identity.producerId, ':epoch': identity.producerEpoch, ':ongoing': 'ongoing', ':pk': pk },
+        ConditionExpression: `${clauses.epochMatches} AND ${clauses.transactionIs} AND #state = :ongoing AND contains(#partitions, :pk)`,
+        ExpressionAttributeNames: { '#pid': 'pid', '#epoch': 'epoch', '#txnSeq': 'txnSeq', '#state': 'state', '#partitions': 'partitions' },
+        ExpressionAttributeValues: { ':pid': identity.producerId, ':epoch': identity.producerEpoch, ':transaction': transaction, ':ongoing': 'ongoing', ':pk': pk },
       },
     };
   }
@@ -337,20 +341,21 @@ export class TransactionCoordinator {
     const outcome: TransactionOutcome = current.state === 'prepareCommit' ? 'commit' : 'abort';
     await Promise.all(current.partitions.map(async (pk) => {
       // A deleted topic's partition has nothing left to complete.
-      const first = (await this.sequencer.openTransactions(pk).catch((err: unknown) => {
-        if (err instanceof PartitionLogMissingError) return undefined;
+      const pins = await this.sequencer.openTransactions(pk).catch((err: unknown) => {
+        if (err instanceof PartitionLogMissingError) return [];
         throw err;
-      }))?.get(current.producerId);
-      if (first !== undefined) await this.sequencer.endTransaction(pk, { producerId: current.producerId, first }, outcome);
+      });
+      const pin = pins.find((p) => p.producerId === current.producerId && p.transaction === current.transaction);
+      if (pin) await this.sequencer.endTransaction(pk, pin, outcome);
     }));
     try {
       await retry(() => this.producers.storage.ddb.send(new UpdateCommand({
         TableName: this.table,
         Key: transactionKey(current.transactionalId),
-        UpdateExpression: 'SET #state = :empty, #lastOutcome = :outcome, #expiresAt = :expiresAt REMOVE #partitions, #offsets, #deadline',
-        ConditionExpression: `#epoch = :epoch AND ${clauses.stateIs}`,
-        ExpressionAttributeNames: { '#epoch': 'epoch', '#state': 'state', '#lastOutcome': 'lastOutcome', '#partitions': 'partitions', '#offsets': 'offsets', '#deadline': 'deadline', '#expiresAt': 'expiresAt' },
-        ExpressionAttributeValues: { ':epoch': current.epoch, ':from': current.state, ':empty': 'empty', ':outcome': outcome, ':expiresAt': expiresIn(this.now(), PRODUCER_ID_TTL_MS) },
+        UpdateExpression: 'SET #state = :empty, #lastOutcome = :outcome, #expiresAt = :expiresAt REMOVE #partitions, #offsets, #deadline ADD #txnSeq :one',
+        ConditionExpression: `#epoch = :epoch AND ${clauses.transactionIs} AND ${clauses.stateIs}`,
+        ExpressionAttributeNames: { '#epoch': 'epoch', '#txnSeq': 'txnSeq', '#state': 'state', '#lastOutcome': 'lastOutcome', '#partitions': 'partitions', '#offsets': 'offsets', '#deadline': 'deadline', '#expiresAt': 'expiresAt' },
+        ExpressionAttributeValues: { ':epoch': current.epoch, ':transaction': current.transaction, ':from': current.state, ':empty': 'empty', ':outcome': outcome, ':one': 1, ':expiresAt': expiresIn(this.now(), PRODUCER_ID_TTL_MS) },
       })));
     } catch (err) {
       // Someone else closed it (a concurrent completer, or an init that bumped the epoch meanwhile).
@@ -379,12 +384,12 @@ export class TransactionCoordinator {
    * out. A pin whose producer id is gone (expired) can belong to no open transaction: it is aborted
    * in place.
    */
-  async unblock(pk: string, producerId: number, first: number): Promise<void> {
-    const producer = await this.producers.get(producerId);
+  async unblock(pk: string, pin: TransactionPin): Promise<void> {
+    const producer = await this.producers.get(pin.producerId);
     if (producer?.transactionalId !== undefined) {
       await this.abortExpired(producer.transactionalId);
       return;
     }
-    if (!producer) await this.sequencer.endTransaction(pk, { producerId, first }, 'abort');
+    if (!producer) await this.sequencer.endTransaction(pk, pin, 'abort');
   }
 }

@@ -44,6 +44,9 @@ type TableName = 'topics' | 'log' | 'groups' | 'apiKeys';
 type Granted = TableName | 'logStream' | 'bucket' | 'segments/*' | 'logs/*';
 
 /** The least privilege each role needs, stated independently of the construct's own table. */
+/** A synth bundles all seven functions with esbuild: minutes on a loaded two-core machine. */
+const SYNTH_TIMEOUT_MS = 240_000;
+
 const EXPECTED_ACCESS: Record<FunctionRole, Partial<Record<Granted, string[]>>> = {
   produce: {
     topics: ['dynamodb:GetItem'],
@@ -138,7 +141,7 @@ describe('QueueStack with defaults (IAM auth)', () => {
       caller = new iam.Role(stack, 'Caller', { assumedBy: new iam.AccountRootPrincipal() });
       stack.queue.grantInvokeUrls(caller, ['produce', 'fetch']);
     });
-  });
+  }, SYNTH_TIMEOUT_MS);
 
   it('keeps the segment bucket private, encrypted, TLS-only, and cleans up failed uploads', () => {
     s.template.resourceCountIs('AWS::S3::Bucket', 1);
@@ -337,7 +340,7 @@ describe('QueueStack in API-key mode with alarms and DESTROY', () => {
   let s: Synthesised;
   beforeAll(() => {
     s = synth({ authMode: 'api-key', alarms: true, removalPolicy: RemovalPolicy.DESTROY, namePrefix: 'queue', memorySizes: { admin: 256 } });
-  });
+  }, SYNTH_TIMEOUT_MS);
 
   it('makes the URLs public only because every handler checks API keys', () => {
     s.template.allResourcesProperties('AWS::Lambda::Url', { AuthType: 'NONE' });

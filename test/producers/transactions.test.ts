@@ -178,7 +178,7 @@ describe('transactions', () => {
     await api.services.maintenance.maintainPartition(t, 0);
     const view = await api.services.sequencer.read(logPartitionKey(t.topicId, 0));
     expect(view.state.segmentsEnd).toBeGreaterThan(0);
-    expect(view.state.segmentsEnd).toBeLessThanOrEqual(Math.min(...view.head.openTransactions.values()));
+    expect(view.state.segmentsEnd).toBeLessThanOrEqual(Math.min(...view.head.openTransactions.map((pin) => pin.first)));
     expect((await api.fetchAll(name, 0)).map((r) => r.value)).toEqual(['p0', 'kept', 'open']);
     expect(await committedValues(name)).toEqual(['p0', 'kept']);
     await producer.end('commit');
