@@ -2,12 +2,14 @@
 // prints a markdown report and writes bench/results/latest.{json,md}. A benchmark, not a test: the
 // exit code is 0 unless something crashed, whichever targets are met.
 //   BENCH_SCALE=0.2 npm run bench   fewer operations per size, for a quick look
+//   npm run bench -- --only client    runs one section and merges it into the existing results
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, platform, arch } from 'node:os';
 import { createStorage, type Storage } from '../lib/storage.ts';
 import { createServices } from '../lambdas/http/services.ts';
 import { benchBundles } from './bundles.ts';
+import { benchClient } from './client.ts';
 import { benchGroups } from './groups.ts';
 import { benchLifecycle, lifecycleRequests } from './lifecycle.ts';
 import { startLocalStack, type LocalStack } from '../local/stack.ts';
@@ -27,6 +29,9 @@ const CONTENDING_WRITERS = 32;
 const THROUGHPUT_WORKERS = 4;
 
 type SectionResult = { markdown: string; json: Record<string, unknown> };
+
+/** Records the client section sends: the issue's 100,000 at BENCH_SCALE 1. */
+const clientRecords = (scale: number) => Math.max(1000, Math.round(100_000 * scale));
 
 const progress = (line: string) => console.error(`[bench] ${line}`);
 
@@ -240,10 +245,11 @@ async function main(): Promise<number> {
     const lifecycleStorage = createStorage(storage!.config);
     const lifecycle = await section('lifecycle', () => benchLifecycle({ storage: lifecycleStorage, prices, progress, requests: lifecycleRequests(scale) }));
     const bundles = await section('bundles', () => benchBundles());
-    for (const s of [groups, lifecycle, bundles]) if (s && 'error' in s) crashed = true;
+    const client = await section('client', () => benchClient({ storage: createStorage(storage!.config), prices, records: clientRecords(scale) }));
+    for (const s of [groups, lifecycle, bundles, client]) if (s && 'error' in s) crashed = true;
 
     const costs = sizes.map((s) => costOf(s, prices));
-    const targets = [...evaluateTargets(sizes, throughput, costs, contention), ...(lifecycle && 'targets' in lifecycle ? lifecycle.targets : [])];
+    const targets = [...evaluateTargets(sizes, throughput, costs, contention), ...(lifecycle && 'targets' in lifecycle ? lifecycle.targets : []), ...('targets' in client ? client.targets : [])];
     const environment = { node: process.version, platform: `${platform()}-${arch()}`, cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', backend: 'local: DynamoDB Local (in-memory) + s3rver on loopback, one machine' };
     const header = [
       `## Benchmark ${started.toISOString()}${gitCommit() ? ` (commit ${gitCommit()})` : ''}`,
@@ -253,7 +259,7 @@ async function main(): Promise<number> {
     const extra = (title: string, s: SectionResult | { error: string } | undefined) => (s === undefined ? [] : 'error' in s ? [`### ${title}`, '', `Section crashed: ${s.error.split('\n')[0]}`] : [s.markdown]);
     const markdown = [
       header, renderTargets(targets), renderLog(sizes), renderThroughput(throughput), renderHttp(http), renderContention(contention), renderCost(costs, prices), renderSanity(sanity),
-      ...extra('Consumer groups', groups), ...extra('Lifecycle', lifecycle), ...extra('Bundles', bundles),
+      ...extra('Consumer groups', groups), ...extra('Lifecycle', lifecycle), ...extra('Bundles', bundles), ...extra('Client', client),
     ].join('\n\n') + '\n';
     const json = {
       startedAt: started.toISOString(),
@@ -278,6 +284,7 @@ async function main(): Promise<number> {
       groups,
       lifecycle,
       bundles,
+      client,
     };
     const outDir = new URL('./results/', import.meta.url);
     mkdirSync(outDir, { recursive: true });
@@ -295,4 +302,39 @@ async function main(): Promise<number> {
   return crashed ? 1 : 0;
 }
 
-process.exit(await main());
+/**
+ * `--only client`: runs that section alone and merges it into bench/results/latest.{md,json},
+ * replacing its own section, its JSON key and its targets; everything else stays as it was.
+ */
+async function only(name: string): Promise<number> {
+  if (name !== 'client') throw new Error(`--only: unknown section ${JSON.stringify(name)} (known: client)`);
+  const stack = await startLocalStack();
+  const storage = await provisionedStorage(stack);
+  try {
+    const scale = Number(process.env.BENCH_SCALE ?? 1) > 0 ? Number(process.env.BENCH_SCALE ?? 1) : 1;
+    const result = await benchClient({ storage, prices: loadPrices(), records: clientRecords(scale) });
+    const outDir = new URL('./results/', import.meta.url);
+    const refreshed = `_This section was refreshed alone (\`--only ${name}\`) at ${new Date().toISOString()}${gitCommit() ? `, commit ${gitCommit()}` : ''}; the others are from the run above._`;
+    const [title, ...body] = result.markdown.split('\n');
+    const section = [title, '', refreshed, ...body].join('\n');
+    const markdown = readFileSync(new URL('latest.md', outDir), 'utf8');
+    const start = markdown.indexOf(`${title}\n`);
+    const end = start < 0 ? -1 : markdown.indexOf('\n### ', start + title!.length);
+    const merged = start < 0 ? `${markdown.trimEnd()}\n\n${section}\n` : `${markdown.slice(0, start)}${section}\n${end < 0 ? '' : markdown.slice(end)}`;
+    const json = JSON.parse(readFileSync(new URL('latest.json', outDir), 'utf8')) as { targets?: Target[] } & Record<string, unknown>;
+    const names = new Set(result.targets.map((t) => t.target));
+    json.targets = [...(json.targets ?? []).filter((t) => !names.has(t.target)), ...result.targets];
+    json[name] = { refreshedAt: new Date().toISOString(), commit: gitCommit(), ...result.json };
+    writeFileSync(new URL('latest.md', outDir), merged);
+    writeFileSync(new URL('latest.json', outDir), `${JSON.stringify(json, null, 2)}\n`);
+    console.log(section);
+    progress(`merged the ${name} section into bench/results/latest.json and bench/results/latest.md`);
+    return 0;
+  } finally {
+    closeStorage(storage);
+    await stack.stop();
+  }
+}
+
+const onlyAt = process.argv.indexOf('--only');
+process.exit(onlyAt >= 0 ? await only(process.argv[onlyAt + 1] ?? '') : await main());
