@@ -138,6 +138,8 @@ export class Producer {
     const queue = this.queueOf(record.topic, acks);
     const results = record.messages.map((message) => new Promise<RecordMetadata>((resolve, reject) => {
       const bytes = byteLength(message.key) + byteLength(message.value) + RECORD_OVERHEAD_BYTES;
+      // Full batches go before the record that would overflow them (else it would go alone).
+      if (queue.queued.length > 0 && queue.bytes + bytes > this.batchBytes) this.dispatch(queue);
       queue.queued.push({ message, bytes, resolve, reject });
       queue.bytes += bytes;
     }));

@@ -58,6 +58,22 @@ describe('producer batching', () => {
     expect(requests).toBe(3 + 1 + 1);
   });
 
+  it('fills each request up to batchBytes: a record that would overflow the batch starts the next one', async () => {
+    const producer = queue.producer({ batchBytes: 10_000, lingerMs: 60_000 });
+    // The producer id and the partition count first, so that only produce requests are counted.
+    const warmUp = producer.send({ topic: 'sized', messages: [{ value: 'warm-up' }] });
+    await producer.flush();
+    await warmUp;
+    const value = 'x'.repeat(1500 - 64);
+    const requests = await requestsDuring(async () => {
+      // 14 sends of 1500 counted bytes: 6 fit in 10,000, so requests of 6, 6 and (on flush) 2.
+      const sent = Array.from({ length: 14 }, () => producer.send({ topic: 'sized', messages: [{ value }] }));
+      await producer.flush();
+      await Promise.all(sent);
+    });
+    expect(requests).toBe(3);
+  });
+
   it('sends binary keys and values as base64 and they come back byte for byte', async () => {
     const producer = queue.producer();
     const key = Uint8Array.from([0, 255, 128, 10]);
