@@ -3,6 +3,7 @@
 // exit code is 0 unless something crashed, whichever targets are met.
 //   BENCH_SCALE=0.2 npm run bench   fewer operations per size, for a quick look
 //   npm run bench -- --only producers   runs that section alone and merges it into the last report
+//   npm run bench -- --only client      (likewise for the client's section)
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, platform, arch } from 'node:os';
@@ -10,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { createStorage, type Storage } from '../lib/storage.ts';
 import { createServices } from '../lambdas/http/services.ts';
 import { benchBundles } from './bundles.ts';
+import { benchClient } from './client.ts';
 import { benchGroups } from './groups.ts';
 import { benchLifecycle, lifecycleRequests } from './lifecycle.ts';
 import { benchProducers } from './producers.ts';
@@ -189,6 +191,11 @@ const STANDALONE = {
     title: 'Idempotent producers and transactions',
     run: (storage: Storage, prices: PriceTable) => benchProducers({ ...ownContext(storage), prices, progress, scale: SCALE }),
   },
+  client: {
+    title: 'Client',
+    // 100,000 sends of 1 KiB (the issue's figure) at full scale.
+    run: (storage: Storage, prices: PriceTable) => benchClient({ storage: createStorage(storage.config), prices, records: Math.max(1000, Math.round(100_000 * SCALE)) }),
+  },
 };
 type StandaloneName = keyof typeof STANDALONE;
 
@@ -279,9 +286,10 @@ async function runAll(): Promise<number> {
     const lifecycle = await section('lifecycle', () => benchLifecycle({ storage: lifecycleStorage, prices, progress, requests: lifecycleRequests(SCALE) }));
     const bundles = await section('bundles', () => benchBundles());
     const producers = await section(STANDALONE.producers.title, () => STANDALONE.producers.run(storage, prices));
+    const client = await section(STANDALONE.client.title, () => STANDALONE.client.run(storage, prices));
 
     const costs = sizes.map((s) => inOutCost(s.label, s.bytes, s.produceAcksAll, s.fetch, prices));
-    const targets = [...evaluateTargets(sizes, throughput, costs, contention), ...(lifecycle && 'targets' in lifecycle ? lifecycle.targets : [])];
+    const targets = [...evaluateTargets(sizes, throughput, costs, contention), ...(lifecycle && 'targets' in lifecycle ? lifecycle.targets : []), ...('targets' in client ? client.targets : [])];
     const environment = { node: process.version, platform: `${platform()}-${arch()}`, cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', backend: 'local: DynamoDB Local (in-memory) + s3rver on loopback, one machine' };
     const header = [
       `## Benchmark ${started.toISOString()}${gitCommit() ? ` (commit ${gitCommit()})` : ''}`,
@@ -290,7 +298,7 @@ async function runAll(): Promise<number> {
     ].join('\n');
     const markdown = [
       header, renderTargets(targets), renderLog(sizes), renderThroughput(throughput), renderHttp(http), renderContention(contention), renderCost(costs, prices), renderSanity(sanity),
-      ...rendered('Consumer groups', groups), ...rendered('Lifecycle', lifecycle), ...rendered('Bundles', bundles), delimited('producers', producers),
+      ...rendered('Consumer groups', groups), ...rendered('Lifecycle', lifecycle), ...rendered('Bundles', bundles), delimited('producers', producers), delimited('client', client),
     ].join('\n\n') + '\n';
     const json = {
       startedAt: started.toISOString(),
@@ -316,10 +324,11 @@ async function runAll(): Promise<number> {
       lifecycle,
       bundles,
       producers,
+      client,
     };
     writeResults(json, markdown);
     console.log(markdown);
-    return [groups, lifecycle, bundles, producers].some((s) => s && 'error' in s);
+    return [groups, lifecycle, bundles, producers, client].some((s) => s && 'error' in s);
   });
 }
 

@@ -113,9 +113,10 @@ program.command('produce <topic>').description('produce one record per line of s
   .option('-p, --partition <n>', 'write every record to this partition', integer('--partition'))
   .option('-f, --file <path>', 'read lines from a file (with a progress bar) instead of stdin')
   .option('--linger-ms <ms>', 'how long records wait to share a request', integer('--linger-ms'), 5)
-  .addOption(new Option('--acks <acks>', 'acknowledgement level').choices(['all', '1', '0']).default('all'))
+  .addOption(new Option('--acks <acks>', 'acknowledgement level (0: not idempotent, a retry may duplicate)').choices(['all', '1', '0']).default('all'))
   .action(async (topic: string, options: { keySeparator?: string; header?: Record<string, string>; partition?: number; file?: string; lingerMs: number; acks: 'all' | '1' | '0' }) => {
-    const producer = queue().producer({ lingerMs: options.lingerMs, acks: options.acks });
+    // Idempotent (retries never duplicate) except with acks 0, which cannot be.
+    const producer = queue().producer({ lingerMs: options.lingerMs, acks: options.acks, idempotent: options.acks !== '0' });
     const input = options.file ? createReadStream(options.file) : process.stdin;
     const bar = options.file && !globals().json ? new cliProgress.SingleBar({ format: 'producing [{bar}] {percentage}% | {value}/{total} bytes | {records} records', stream: process.stderr, noTTYOutput: false }, cliProgress.Presets.shades_classic) : undefined;
     bar?.start(options.file ? statSync(options.file).size : 0, 0, { records: 0 });

@@ -1,7 +1,7 @@
 // Kafka's default partitioner for keyed records, bit-identical to the Java client's (and the
-// server's): toPositive(murmur2(key)) % partitions. The server partitions keyed records itself;
-// this tells a caller ahead of time where a key goes, and is what idempotent producers, which name
-// each record's partition, will use.
+// server's): toPositive(murmur2(key)) % partitions. The idempotent producer names each record's
+// partition with it (it numbers each partition's records, so it must know where they go); the
+// server partitions keyed records the same way when a request names none.
 import { utf8 } from './bytes.ts';
 
 const SEED = 0x9747b28c;
