@@ -13,7 +13,7 @@ import type { Storage } from '../lib/storage.ts';
 import { createTopic } from '../lib/topics/topic-store.ts';
 import { createApp } from '../lambdas/http/app.ts';
 import type { Services } from '../lambdas/http/services.ts';
-import { dynamoWriteAttempts, sumOperations, unitsFromCalls } from './cost-model.ts';
+import { dynamoWriteAttempts, sumOperations, unitsFromCalls, type RequestUsage } from './cost-model.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Measuring helpers
@@ -739,5 +739,18 @@ export async function benchThroughput(ctx: LogBenchContext, spec: ThroughputSpec
     floorMiBps: mibps(wall.floor),
     produceAcksAllMiBps: mibps(wall.all),
     produceAcks1MiBps: mibps(wall.one),
+  };
+}
+
+/** Per-request usage from a measured series: counted S3 calls, the larger of derived and reported units. */
+export function usageOf(series: SeriesResult, lambdaMemoryMb: number): RequestUsage {
+  return {
+    s3Puts: series.callsPerOp['s3.PutObject'] ?? 0,
+    s3Gets: series.callsPerOp['s3.GetObject'] ?? 0,
+    writeUnits: Math.max(series.derivedWriteUnitsPerOp, series.reportedWriteUnitsPerOp),
+    readUnits: Math.max(series.derivedReadUnitsPerOp, series.reportedReadUnitsPerOp),
+    lambdaInvocations: 1,
+    lambdaMs: series.p50Ms,
+    lambdaMemoryMb,
   };
 }

@@ -16,7 +16,7 @@ import {
   type CostBreakdown, type PriceTable, type RequestUsage,
 } from './cost-model.ts';
 import {
-  AwsMeter, benchContention, benchHttp, benchSize, benchThroughput, callList, DEFAULT_SIZES, markdownTable, Meter, ratio, renderSanity, renderTargets, round, target, usd,
+  AwsMeter, benchContention, benchHttp, benchSize, benchThroughput, callList, DEFAULT_SIZES, markdownTable, Meter, ratio, renderSanity, renderTargets, round, target, usageOf, usd,
   type ContentionResult, type HttpResult, type Sanity, type SeriesResult, type SizeResult, type SizeSpec, type Target, type ThroughputResult,
 } from './log.ts';
 import { closeStorage, loadPrices, provisionedStorage } from './setup.ts';
@@ -57,22 +57,9 @@ interface SizeCost {
   inPlusOutPerGiB: number;
 }
 
-/** Per-request usage from a measured series: counted S3 calls, the larger of derived and reported units. */
-function usageOf(series: SeriesResult): RequestUsage {
-  return {
-    s3Puts: series.callsPerOp['s3.PutObject'] ?? 0,
-    s3Gets: series.callsPerOp['s3.GetObject'] ?? 0,
-    writeUnits: Math.max(series.derivedWriteUnitsPerOp, series.reportedWriteUnitsPerOp),
-    readUnits: Math.max(series.derivedReadUnitsPerOp, series.reportedReadUnitsPerOp),
-    lambdaInvocations: 1,
-    lambdaMs: series.p50Ms,
-    lambdaMemoryMb: LAMBDA_MEMORY_MB,
-  };
-}
-
 function costOf(size: SizeResult, prices: PriceTable): SizeCost {
-  const usageIn = usageOf(size.produceAcksAll);
-  const usageOut = usageOf(size.fetch);
+  const usageIn = usageOf(size.produceAcksAll, LAMBDA_MEMORY_MB);
+  const usageOut = usageOf(size.fetch, LAMBDA_MEMORY_MB);
   const inPerGiB = costPerGiB(usageIn, size.bytes, prices);
   const outPerGiB = costPerGiB(usageOut, size.bytes, prices);
   return { bytes: size.bytes, label: size.label, usageIn, usageOut, inPerGiB, outPerGiB, inPlusOutPerGiB: inPerGiB.total + outPerGiB.total };
