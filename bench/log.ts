@@ -461,7 +461,7 @@ export async function benchSize(ctx: LogBenchContext, spec: SizeSpec, sanity: Sa
     floorFetch: new Series('floor: S3 ranged GET + DynamoDB GetItem', meter),
     floorGet: new Series('floor: S3 ranged GET only'),
   };
-  const produced: Array<{ base: number; objectKey: string; position: number; length: number }> = [];
+  const produced: Array<{ base: number; position: number; length: number }> = [];
   const expectedNext = { all: 0, one: 0 };
   let offsetErrors = 0;
 
@@ -473,7 +473,7 @@ export async function benchSize(ctx: LogBenchContext, spec: SizeSpec, sanity: Sa
       const base = offsets[0]!.offset;
       if (base !== expectedNext[which] || offsets.some((o, k) => o.offset !== base + k)) offsetErrors++;
       expectedNext[which] = base + offsets.length;
-      if (acks === 'all') produced.push({ base, objectKey: plan.objectKey, position: plan.batches[0]!.position, length: plan.batches[0]!.length });
+      if (acks === 'all') produced.push({ base, position: plan.batches[0]!.position, length: plan.batches[0]!.length });
     }, record);
   };
 
@@ -511,7 +511,8 @@ export async function benchSize(ctx: LogBenchContext, spec: SizeSpec, sanity: Sa
         let getMs = 0;
         await s.floorFetch.measure(payloadBytes, async () => {
           getMs = (await timed(async () => {
-            const res = await storage.s3.send(new GetObjectCommand({ Bucket: bucket, Key: batch.objectKey, Range: `bytes=${batch.position}-${batch.position + batch.length - 1}` }));
+            // The floor's own upload of the same segment bytes (small writes upload none).
+            const res = await storage.s3.send(new GetObjectCommand({ Bucket: bucket, Key: `bench-floor/${tag}/${i}.seg`, Range: `bytes=${batch.position}-${batch.position + batch.length - 1}` }));
             await res.Body!.transformToByteArray();
           })).ms;
           await storage.ddb.send(new GetCommand({ TableName: logTable, Key: { p: `bench-floor/${tag}`, o: i }, ConsistentRead: true }));

@@ -3,7 +3,7 @@
 // exit code is 0 unless something crashed, whichever targets are met.
 //   BENCH_SCALE=0.2 npm run bench   fewer operations per size, for a quick look
 //   npm run bench -- --only producers   runs that section alone and merges it into the last report
-//   npm run bench -- --only client      (likewise for the client's section)
+//   npm run bench -- --only client      (likewise: client, small-writes)
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, platform, arch } from 'node:os';
@@ -15,6 +15,7 @@ import { benchClient } from './client.ts';
 import { benchGroups } from './groups.ts';
 import { benchLifecycle, lifecycleRequests } from './lifecycle.ts';
 import { benchProducers } from './producers.ts';
+import { benchSmallWrites } from './small-writes.ts';
 import { startLocalStack, type LocalStack } from '../local/stack.ts';
 import {
   kinesisOnDemandPerGiB, kinesisStreamMonthly, mskServerlessPerGiB, storagePerGiBMonth,
@@ -191,6 +192,10 @@ const STANDALONE = {
     title: 'Idempotent producers and transactions',
     run: (storage: Storage, prices: PriceTable) => benchProducers({ ...ownContext(storage), prices, progress, scale: SCALE }),
   },
+  'small-writes': {
+    title: 'Small writes',
+    run: (storage: Storage, prices: PriceTable) => benchSmallWrites({ ...ownContext(storage), prices, progress, scale: SCALE }),
+  },
   client: {
     title: 'Client',
     // 100,000 sends of 1 KiB (the figure) at full scale.
@@ -287,6 +292,7 @@ async function runAll(): Promise<number> {
     const bundles = await section('bundles', () => benchBundles());
     const producers = await section(STANDALONE.producers.title, () => STANDALONE.producers.run(storage, prices));
     const client = await section(STANDALONE.client.title, () => STANDALONE.client.run(storage, prices));
+    const smallWrites = await section(STANDALONE['small-writes'].title, () => STANDALONE['small-writes'].run(storage, prices));
 
     const costs = sizes.map((s) => inOutCost(s.label, s.bytes, s.produceAcksAll, s.fetch, prices));
     const targets = [...evaluateTargets(sizes, throughput, costs, contention), ...(lifecycle && 'targets' in lifecycle ? lifecycle.targets : []), ...('targets' in client ? client.targets : [])];
@@ -298,7 +304,7 @@ async function runAll(): Promise<number> {
     ].join('\n');
     const markdown = [
       header, renderTargets(targets), renderLog(sizes), renderThroughput(throughput), renderHttp(http), renderContention(contention), renderCost(costs, prices), renderSanity(sanity),
-      ...rendered('Consumer groups', groups), ...rendered('Lifecycle', lifecycle), ...rendered('Bundles', bundles), delimited('producers', producers), delimited('client', client),
+      ...rendered('Consumer groups', groups), ...rendered('Lifecycle', lifecycle), ...rendered('Bundles', bundles), delimited('producers', producers), delimited('small-writes', smallWrites), delimited('client', client),
     ].join('\n\n') + '\n';
     const json = {
       startedAt: started.toISOString(),
@@ -324,11 +330,12 @@ async function runAll(): Promise<number> {
       lifecycle,
       bundles,
       producers,
+      'small-writes': smallWrites,
       client,
     };
     writeResults(json, markdown);
     console.log(markdown);
-    return [groups, lifecycle, bundles, producers, client].some((s) => s && 'error' in s);
+    return [groups, lifecycle, bundles, producers, smallWrites, client].some((s) => s && 'error' in s);
   });
 }
 

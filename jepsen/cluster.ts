@@ -12,6 +12,13 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const READY_TIMEOUT_MS = 90_000;
 const START_ATTEMPTS = 3;
 
+/**
+ * Small writes below this many encoded bytes go inline: the workload's single-partition requests
+ * (about 100 to 190 bytes) take the inline path, its multi-partition ones (270 and more) go
+ * through S3 intake objects, so every fault meets both paths.
+ */
+const INLINE_MAX_BYTES = 200;
+
 export interface ClusterOptions {
   dataDir: string;
   /** Every server's stderr goes here too (maintenance failures, for one), kept with the history. */
@@ -120,7 +127,7 @@ export class Cluster {
       cwd: ROOT,
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ...env, ...(this.faults ? { QUEUE_FAULTS: this.faults } : {}), AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE: '1' },
+      env: { ...process.env, QUEUE_INLINE_MAX_BYTES: String(INLINE_MAX_BYTES), ...env, ...(this.faults ? { QUEUE_FAULTS: this.faults } : {}), AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE: '1' },
     });
     const lines: string[] = [];
     let stderr = '';

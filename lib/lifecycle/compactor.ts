@@ -14,6 +14,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { DeleteObjectsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, GetCommand, TransactWriteCommand, UpdateCommand, paginateQuery } from '@aws-sdk/lib-dynamodb';
+import { batchWrite } from '../aws/batch-write.ts';
 import { allItems } from '../aws/pages.ts';
 import { isTransactionConflict } from '../aws/transactions.ts';
 import { encodeLogSegment } from '../codec/log-segment.ts';
@@ -21,11 +22,11 @@ import { InvariantViolationError } from '../errors.ts';
 import { retry } from '../retry.ts';
 import type { Storage } from '../storage.ts';
 import { STATE_OFFSET, releasingPartitionKey, segmentsPartitionKey, trashPartitionKey } from '../log/keys.ts';
-import { getRange, keysUnder } from '../log/objects.ts';
+import { batchBytes, keysUnder } from '../log/objects.ts';
 import type { PartitionState } from '../log/partition-state.ts';
 import { segmentToItem, type SegmentItem } from '../log/segment-index.ts';
 import { abortedTransactions, isAborted } from '../log/aborted-transactions.ts';
-import { lastStableOffset, type DataEntry, type IndexEntry, type Sequencer } from '../log/sequencer.ts';
+import { lastStableOffset, type DataEntry, type IndexEntry, type ObjectBatch, type Sequencer } from '../log/sequencer.ts';
 import { fenced, leaseClauses, type Leadership, type Leases } from './lease.ts';
 import { mapLimit } from './map-limit.ts';
 
@@ -41,10 +42,15 @@ export interface CompactorOptions {
   maxFramesPerSegment: number;
   /** Intake batches read in parallel. */
   readConcurrency: number;
+  /**
+   * A run is also due once its inline batches hold this many bytes: small writes keep their bytes
+   * in DynamoDB (priced per KB written, read and deleted) only until a segment, one PUT, holds them.
+   */
+  inlineRollBytes: number;
   now: () => number;
 }
 
-export const DEFAULT_COMPACTOR_OPTIONS: CompactorOptions = { maxFramesPerSegment: 10_000, readConcurrency: 16, now: Date.now };
+export const DEFAULT_COMPACTOR_OPTIONS: CompactorOptions = { maxFramesPerSegment: 10_000, readConcurrency: 16, inlineRollBytes: 1 << 20, now: Date.now };
 
 /** TransactWriteItems takes 100 items; one is the lease fence, one the pending-release record. */
 const DELETES_PER_TRANSACTION = 98;
@@ -100,11 +106,13 @@ export class Compactor {
 
   /**
    * The entries from segEnd on (skipping those wholly below the log start), up to the stored high
-   * watermark and at most segment.bytes; undefined unless full or old enough to roll.
+   * watermark and at most segment.bytes; undefined unless full, holding inlineRollBytes of inline
+   * batches, or old enough to roll.
    */
   private async dueRun(pk: string, state: PartitionState, stableEnd: number, policy: SegmentPolicy): Promise<IndexEntry[] | undefined> {
     const run: IndexEntry[] = [];
     let bytes = 0;
+    let inlineBytes = 0;
     let full = false;
     let cursor = state.segmentsEnd;
     scan: while (cursor < stableEnd) {
@@ -125,10 +133,11 @@ export class Compactor {
         }
         run.push(entry);
         bytes += size;
+        if (entry.kind === 'data' && entry.inline) inlineBytes += size;
       }
     }
     if (run.length === 0) return undefined;
-    const due = full || bytes >= policy.segmentBytes || this.options.now() - run[0]!.committedAt >= policy.segmentMs;
+    const due = full || bytes >= policy.segmentBytes || inlineBytes >= this.options.inlineRollBytes || this.options.now() - run[0]!.committedAt >= policy.segmentMs;
     return due ? run : undefined;
   }
 
@@ -141,7 +150,7 @@ export class Compactor {
     const last = run.at(-1)!;
     const aborted = mayHoldAborted ? await abortedTransactions(this.storage, lease.pk, base, last.base + last.count) : [];
     const kept = (e: IndexEntry): e is DataEntry => e.kind === 'data' && (e.transactionalProducerId === undefined || !isAborted(aborted, e.transactionalProducerId, e.base));
-    const batches = await mapLimit(run, this.options.readConcurrency, (e) => (kept(e) ? getRange(this.storage, e.objectKey, e.position, e.position + e.length) : Promise.resolve(null)));
+    const batches = await mapLimit(run, this.options.readConcurrency, (e) => (kept(e) ? batchBytes(this.storage, e) : Promise.resolve(null)));
     const encoded = encodeLogSegment(base, run.map((e, i) => ({ offsetCount: e.count, batch: batches[i]! })));
     const objectKey = `logs/${lease.pk}/${String(base).padStart(20, '0')}-${lease.epoch}-${randomBytes(4).toString('hex')}.log`;
     await retry(() => this.storage.s3.send(new PutObjectCommand({ Bucket: this.storage.config.bucket, Key: objectKey, Body: encoded.bytes, ContentType: 'application/octet-stream' })));
@@ -225,7 +234,8 @@ export class Compactor {
    * Deletes the entries a segment (or the log start) replaced, then their intake objects. Each
    * chunk of entries is deleted in one fenced transaction that also records the chunk's objects as
    * pending release, so an object is never deleted while an entry refers to it, and a crash between
-   * the two steps leaks nothing: the next leader releases what is pending first. Idempotent.
+   * the two steps leaks nothing: the next leader releases what is pending first. Inline entries
+   * have no object: they are plainly deleted. Idempotent.
    */
   async dropCompacted(lease: Leadership, state: PartitionState): Promise<number> {
     await this.releasePending(lease.pk);
@@ -239,10 +249,16 @@ export class Compactor {
       if (page.length === 0) break;
       // Gap entries stay: a writer stalled past its gap timeout may still try to commit at a
       // tombstoned base, and must keep losing to the tombstone (one small item per abandoned batch).
-      const dead = page.filter((e) => e.kind === 'data' && e.base + e.count <= limit && (e.base < state.segmentsEnd || e.base + e.count <= state.logStart));
-      for (let i = 0; i < dead.length; i += DELETES_PER_TRANSACTION) {
-        const chunk = dead.slice(i, i + DELETES_PER_TRANSACTION);
-        const objects = [...new Map(chunk.flatMap((e) => (e.kind === 'data' ? [[e.objectKey, e.parts] as const] : []))).entries()];
+      const dead = page.filter((e): e is DataEntry => e.kind === 'data' && e.base + e.count <= limit && (e.base < state.segmentsEnd || e.base + e.count <= state.logStart));
+      // Inline entries refer to no object, so nothing needs recording before they go, nor a fence:
+      // segEnd and the log start only grow, so an entry below them stays dead whoever deletes it.
+      // A plain delete costs the item's write units once; a transaction would cost them twice.
+      const inline = dead.filter((e) => e.inline);
+      await batchWrite(this.storage, this.table, inline.map((e) => ({ DeleteRequest: { Key: { p: lease.pk, o: e.base } } })));
+      const stored = dead.filter((e): e is DataEntry & ObjectBatch => !e.inline);
+      for (let i = 0; i < stored.length; i += DELETES_PER_TRANSACTION) {
+        const chunk = stored.slice(i, i + DELETES_PER_TRANSACTION);
+        const objects = [...new Map(chunk.map((e) => [e.objectKey, e.parts] as const)).entries()];
         const pending = { p: releasingPartitionKey(lease.pk), o: chunk[0]!.base, objects };
         await this.transactFenced(lease, [
           ...chunk.map((e) => ({ Delete: { TableName: this.table, Key: { p: lease.pk, o: e.base } } })),

@@ -9,7 +9,7 @@ import { SizedCache } from '../sized-cache.ts';
 import type { Storage } from '../storage.ts';
 import { forgetCachedTopic, getTopicCached, onTopicLogs } from '../topics/topic-store.ts';
 import { logPartitionKey, segmentsPartitionKey } from './keys.ts';
-import { getRange } from './objects.ts';
+import { batchBytes, batchName, getRange } from './objects.ts';
 import { segmentFromItem, segmentsAfter, type SegmentItem } from './segment-index.ts';
 import { abortedTransactions, isAborted, type AbortedTransaction } from './aborted-transactions.ts';
 import { lastStableOffset, type DataEntry, type IndexEntry, type PartitionView, type Sequencer, type TransactionPin } from './sequencer.ts';
@@ -267,7 +267,7 @@ export class Fetcher {
       const { frames, next, needed } = decodeFrames(await getRange(this.storage, segment.objectKey, start, end), start, expected);
       for (const frame of frames) {
         const base = segment.base + frame.relativeOffset;
-        if (!visit(base, frame.offsetCount, frame.batch ? batchRecords(segment.objectKey, frame.position, frame.batch, base, frame.offsetCount) : null)) return false;
+        if (!visit(base, frame.offsetCount, frame.batch ? batchRecords(`batch ${segment.objectKey}@${frame.position}`, frame.batch, base, frame.offsetCount) : null)) return false;
       }
       const last = frames.at(-1);
       if (last) expected = last.relativeOffset + last.offsetCount;
@@ -368,7 +368,7 @@ export class Fetcher {
   }
 
   private async readBatch(entry: DataEntry): Promise<PageRecord[]> {
-    return batchRecords(entry.objectKey, entry.position, await getRange(this.storage, entry.objectKey, entry.position, entry.position + entry.length), entry.base, entry.count);
+    return batchRecords(batchName(entry), await batchBytes(this.storage, entry), entry.base, entry.count);
   }
 }
 
@@ -380,9 +380,9 @@ function recordOverBudget(record: FetchedRecord, cost: number, budget: ReadBudge
 }
 
 /** The records of one batch at `base`, checked to be exactly `count` (the index's word for it). */
-function batchRecords(objectKey: string, position: number, bytes: Uint8Array, base: number, count: number): PageRecord[] {
+function batchRecords(name: string, bytes: Uint8Array, base: number, count: number): PageRecord[] {
   const records = decodeBatch(bytes);
-  if (records.length !== count) throw new CorruptDataError(`batch ${objectKey}@${position} holds ${records.length} records but its index says ${count}`);
+  if (records.length !== count) throw new CorruptDataError(`${name} holds ${records.length} records but its index says ${count}`);
   return records.map((r) => ({ offset: base + r.offsetDelta, timestamp: r.timestamp, key: r.key, value: r.value, headers: r.headers }));
 }
 

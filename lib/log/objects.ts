@@ -4,6 +4,7 @@ import { GetObjectCommand, ListObjectsCommand } from '@aws-sdk/client-s3';
 import { ObjectGoneError } from '../errors.ts';
 import { retry } from '../retry.ts';
 import type { Storage } from '../storage.ts';
+import type { DataEntry } from './sequencer.ts';
 
 /** Bytes [start, end) of an object. */
 export async function getRange(storage: Storage, key: string, start: number, end: number): Promise<Uint8Array> {
@@ -16,6 +17,16 @@ export async function getRange(storage: Storage, key: string, start: number, end
     if ((err as { name?: string }).name === 'NoSuchKey') throw new ObjectGoneError(`object ${key} is gone`, { cause: err });
     throw err;
   }
+}
+
+/** A data entry's encoded batch: held inline in the entry (no GET), or a byte range of its intake object. */
+export async function batchBytes(storage: Storage, entry: DataEntry): Promise<Uint8Array> {
+  return entry.inline ?? getRange(storage, entry.objectKey, entry.position, entry.position + entry.length);
+}
+
+/** How errors name a data entry's batch. */
+export function batchName(entry: DataEntry): string {
+  return entry.inline ? `inline batch at offset ${entry.base}` : `batch ${entry.objectKey}@${entry.position}`;
 }
 
 /**

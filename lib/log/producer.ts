@@ -1,5 +1,6 @@
-// The write path: validate and route records, upload ONE segment object for the whole request,
-// then sequence each partition's batch. Nothing is visible until its index entry is committed.
+// The write path: validate and route records, upload ONE segment object for the whole request
+// (or, for a small request, none: each batch goes inline in its index entry), then sequence each
+// partition's batch. Nothing is visible until its index entry is committed.
 import { randomUUID } from 'node:crypto';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
@@ -13,7 +14,7 @@ import { retry } from '../retry.ts';
 import type { Storage } from '../storage.ts';
 import { getTopicCached, onTopicLogs, uniqueTimeKey, type Topic } from '../topics/topic-store.ts';
 import { logPartitionKey } from './keys.ts';
-import type { CommitGuard, Sequencer } from './sequencer.ts';
+import type { BatchRef, CommitGuard, Sequencer } from './sequencer.ts';
 
 export type Acks = 'all' | '1' | '0';
 
@@ -37,7 +38,8 @@ export interface ProducerRequest extends ProducerIdentity {
 /** A validated request, ready to persist: routing done, segment encoded, nothing written yet. */
 export interface ProducePlan {
   topic: Topic;
-  objectKey: string;
+  /** Where the intake object goes; undefined for a small write, whose batches go inline in their entries. */
+  objectKey?: string;
   bytes: Uint8Array;
   batches: Array<{ partition: number; position: number; length: number; recordCount: number; firstTimestamp: number; maxTimestamp: number }>;
   /** For each request record, in order: its partition, index within that partition's batch, and whether its timestamp is the request's. */
@@ -106,7 +108,8 @@ export class Producer {
     const inputs: BatchInput[] = [...byPartition.entries()].map(([partition, recs]) => ({ partition, records: recs, compression: topic.config['compression.type'] }));
     const segment = encodeSegment(inputs);
     const day = new Date(now).toISOString().slice(0, 10);
-    return { topic, objectKey: `segments/${topic.topicId}/${day}/${randomUUID()}.seg`, bytes: segment.bytes, batches: segment.batches, placements, now, producer };
+    const inline = segment.bytes.length <= this.storage.config.inlineMaxBytes;
+    return { topic, objectKey: inline ? undefined : `segments/${topic.topicId}/${day}/${randomUUID()}.seg`, bytes: segment.bytes, batches: segment.batches, placements, now, producer };
   }
 
   /** Upload, then sequence every partition's batch in parallel. */
@@ -121,7 +124,9 @@ export class Producer {
   }
 
   private async uploadAndSequence(plan: ProducePlan, acks: Acks): Promise<RecordOffset[]> {
-    const upload = retry(() => this.storage.s3.send(new PutObjectCommand({ Bucket: this.storage.config.bucket, Key: plan.objectKey, Body: plan.bytes, ContentType: 'application/octet-stream' })));
+    const { objectKey } = plan;
+    // A small write has nothing to upload: its batches go inline in their entries.
+    const upload = objectKey && retry(() => this.storage.s3.send(new PutObjectCommand({ Bucket: this.storage.config.bucket, Key: objectKey, Body: plan.bytes, ContentType: 'application/octet-stream' })));
     // An idempotent request's sequence checks read while the upload runs; all pass or nothing is written.
     const guards = plan.producer ? this.guards(plan, plan.producer) : undefined;
     guards?.catch(() => undefined);
@@ -132,7 +137,7 @@ export class Producer {
       const guard = guarded?.[i];
       if (guard instanceof DuplicateBatch) return this.original(pk, guard, batch.recordCount, acks);
       try {
-        const base = await this.sequencer.sequence(pk, { objectKey: plan.objectKey, parts: plan.batches.length, position: batch.position, length: batch.length, recordCount: batch.recordCount, firstTimestamp: batch.firstTimestamp, maxTimestamp: batch.maxTimestamp }, acks, guard);
+        const base = await this.sequencer.sequence(pk, batchRef(plan, i), acks, guard);
         return { base, timestamp: plan.now };
       } catch (err) {
         // A retry that raced its own first attempt, which committed.
@@ -143,7 +148,7 @@ export class Producer {
     // Partitions whose batch of this object got no entry: failed, or retries answered by the original.
     const unreferenced = plan.batches.filter((_, i) => results[i]!.status === 'rejected' || guarded?.[i] instanceof DuplicateBatch || (results[i] as PromiseFulfilledResult<{ duplicate?: true }>).value.duplicate);
     const failure = results.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
-    if (unreferenced.length > 0) await this.recordOrphans(plan, unreferenced.map((b) => b.partition), failure?.reason ?? 'retry of committed batches');
+    if (objectKey && unreferenced.length > 0) await this.recordOrphans(plan, objectKey, unreferenced.map((b) => b.partition), failure?.reason ?? 'retry of committed batches');
     if (failure) throw failure.reason;
     const written = new Map(plan.batches.map((b, i) => [b.partition, (results[i] as PromiseFulfilledResult<{ base: number; timestamp: number }>).value]));
     return plan.placements.map((p) => {
@@ -199,13 +204,21 @@ export class Producer {
    * this point leaves no record; a collector then finds the object by listing the topic's prefix
    * and checking its directory against the index (see docs/architecture.md).
    */
-  private async recordOrphans(plan: ProducePlan, partitions: number[], failure: unknown): Promise<void> {
+  private async recordOrphans(plan: ProducePlan, objectKey: string, partitions: number[], failure: unknown): Promise<void> {
     const reason = failure instanceof Error ? `${failure.name}: ${failure.message}` : String(failure);
     await this.storage.ddb.send(new PutCommand({
       TableName: this.storage.config.logTable,
-      Item: { p: ORPHANS_PARTITION_KEY, o: uniqueTimeKey(), key: plan.objectKey, topicId: plan.topic.topicId, partitions, parts: plan.batches.length, reason },
+      Item: { p: ORPHANS_PARTITION_KEY, o: uniqueTimeKey(), key: objectKey, topicId: plan.topic.topicId, partitions, parts: plan.batches.length, reason },
     })).catch(() => undefined);
   }
+}
+
+/** Where the plan's `i`th batch lives: in the intake object, or (a small write) inline. */
+export function batchRef(plan: ProducePlan, i: number): BatchRef {
+  const { position, length, recordCount, firstTimestamp, maxTimestamp } = plan.batches[i]!;
+  // Inline: the batch's own bytes, exactly as the intake object would hold them (CRC included).
+  const source = plan.objectKey ? { objectKey: plan.objectKey, parts: plan.batches.length, position } : { inline: plan.bytes.slice(position, position + length) };
+  return { ...source, length, recordCount, firstTimestamp, maxTimestamp };
 }
 
 /** An idempotent request names a first sequence for exactly the partitions it writes. */

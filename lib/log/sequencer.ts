@@ -69,18 +69,29 @@ interface EntryCommon {
   token: string;
   committedAt: number;
 }
-export interface DataEntry extends EntryCommon {
-  kind: 'data';
-  /** Set for a transactional batch: readers in read_committed skip it if its transaction aborted. */
-  transactionalProducerId?: number;
+/** A batch's bytes: a byte range of an intake object in S3, */
+export interface ObjectBatch {
+  inline?: undefined;
   objectKey: string;
   /** How many partitions' batches the intake object holds: it may go once all of them are compacted. */
   parts: number;
   position: number;
+}
+/** or the encoded batch itself, held in its index entry (a small write: no S3 PUT). */
+export interface InlineBatch {
+  inline: Uint8Array;
+}
+export type BatchSource = ObjectBatch | InlineBatch;
+
+export type DataEntry = EntryCommon & BatchSource & {
+  kind: 'data';
+  /** Set for a transactional batch: readers in read_committed skip it if its transaction aborted. */
+  transactionalProducerId?: number;
+  /** Bytes of the encoded batch. */
   length: number;
   firstTimestamp: number;
   maxTimestamp: number;
-}
+};
 export interface GapEntry extends EntryCommon {
   kind: 'gap';
 }
@@ -107,16 +118,13 @@ export interface CommitGuard {
   items(entry: DataEntry): TransactItem[];
   refused(failed: boolean[]): Promise<Error>;
 }
-/** Where an uploaded batch lives, before it has offsets. */
-export interface BatchRef {
-  objectKey: string;
-  parts: number;
-  position: number;
+/** Where a batch lives (uploaded, or carried inline), before it has offsets. */
+export type BatchRef = BatchSource & {
   length: number;
   recordCount: number;
   firstTimestamp: number;
   maxTimestamp: number;
-}
+};
 
 export interface Hole {
   base: number;
@@ -207,13 +215,14 @@ function entryFromItem(item: Record<string, unknown>): IndexEntry {
   const common = { base: item.o as number, count: item.n as number, token: item.tok as string, committedAt: item.at as number };
   if (item.kind === 'gap') return { ...common, kind: 'gap' };
   if (item.kind === 'marker') return { ...common, kind: 'marker', producerId: item.pid as number, outcome: item.outcome as TransactionOutcome };
+  const source: BatchSource = item.b instanceof Uint8Array
+    ? { inline: item.b }
+    : { objectKey: item.key as string, parts: (item.parts as number | undefined) ?? 1, position: item.pos as number };
   return {
     ...common,
+    ...source,
     kind: 'data',
     transactionalProducerId: item.pid as number | undefined,
-    objectKey: item.key as string,
-    parts: (item.parts as number | undefined) ?? 1,
-    position: item.pos as number,
     length: item.len as number,
     firstTimestamp: item.ts0 as number,
     maxTimestamp: item.tsMax as number,
@@ -224,7 +233,8 @@ function entryToItem(pk: string, entry: IndexEntry): Record<string, unknown> {
   const common = { p: pk, o: entry.base, n: entry.count, tok: entry.token, at: entry.committedAt, kind: entry.kind };
   if (entry.kind === 'gap') return common;
   if (entry.kind === 'marker') return { ...common, pid: entry.producerId, outcome: entry.outcome };
-  return { ...common, key: entry.objectKey, parts: entry.parts, pos: entry.position, len: entry.length, ts0: entry.firstTimestamp, tsMax: entry.maxTimestamp, pid: entry.transactionalProducerId };
+  const source = entry.inline ? { b: entry.inline } : { key: entry.objectKey, parts: entry.parts, pos: entry.position };
+  return { ...common, ...source, len: entry.length, ts0: entry.firstTimestamp, tsMax: entry.maxTimestamp, pid: entry.transactionalProducerId };
 }
 
 export class Sequencer {

@@ -1,7 +1,7 @@
 // Compaction: intake batches become per-partition segments, reads are unchanged, storage shrinks.
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Storage } from '../../lib/storage.ts';
-import { testStorage } from '../support/stack.ts';
+import { testStorage, withInlineMaxBytes, withIntakeObjects } from '../support/stack.ts';
 import { Maintenance } from '../../lib/lifecycle/maintenance.ts';
 import { Fetcher } from '../../lib/log/fetcher.ts';
 import { Producer } from '../../lib/log/producer.ts';
@@ -16,8 +16,8 @@ beforeAll(async () => {
 });
 
 describe('compaction', () => {
-  it('rolls due runs into segments: one index item per segment, intake objects gone, every record and gap read back byte for byte', async () => {
-    const p = await lifecyclePartition(storage, { 'segment.bytes': 2048, 'segment.ms': 60_000 });
+  it.each([['intake objects', 0], ['inline batches', 4096], ['both', 60]])('rolls due runs into segments: one index item per segment, intake objects gone, every record and gap read back byte for byte (%s)', async (_path, inlineMaxBytes) => {
+    const p = await lifecyclePartition(withInlineMaxBytes(storage, inlineMaxBytes), { 'segment.bytes': 2048, 'segment.ms': 60_000 });
     for (let i = 0; i < 40; i++) {
       await p.producer.produce(p.topic.name, [{ key: text(`k${i}`), value: text(`value-${i}-${'x'.repeat(i * 3)}`), headers: [{ key: 'h', value: i % 2 ? null : text(`${i}`) }], partition: 0, timestamp: p.clock.now - (i % 5) * 10 }]);
     }
@@ -46,10 +46,21 @@ describe('compaction', () => {
     for (const from of [0, 1, 17, 39, 40, 41, 42, 43]) expect(await replay(p.fetcher, p.topic, from, 3)).toEqual(await replay(p.fetcher, p.topic, from, 1000));
   });
 
+  it('a run of inline batches rolls once they hold inlineRollBytes, long before segment.bytes or segment.ms', async () => {
+    const p = await lifecyclePartition(storage, { 'segment.bytes': 1 << 20, 'segment.ms': 60_000 }, { compactor: { inlineRollBytes: 2000 } });
+    for (let i = 0; i < 4; i++) await p.producer.produce(p.topic.name, [{ key: null, value: text(`${i}`.repeat(200)), headers: [], partition: 0 }], '1');
+    expect((await p.maintain()).rolled ?? 0).toBe(0);
+    const before = await replay(p.fetcher, p.topic);
+    for (let i = 4; i < 12; i++) await p.producer.produce(p.topic.name, [{ key: null, value: text(`${i}`.repeat(200)), headers: [], partition: 0 }], '1');
+    expect((await p.maintain()).rolled).toBe(1);
+    expect(await indexItems(storage, p.pk)).toEqual({ entries: 0, segments: 1 });
+    expect((await replay(p.fetcher, p.topic)).records.slice(0, 4)).toEqual(before.records);
+  });
+
   it('an intake object holding batches of two partitions is deleted only once both have compacted it', async () => {
     const topic = await createTopic(storage, { name: `shared-${Date.now()}`, partitions: 2, config: { 'segment.ms': 1 } });
     const sequencer = new Sequencer(storage);
-    const producer = new Producer(storage, sequencer);
+    const producer = new Producer(withIntakeObjects(storage), sequencer);
     const fetcher = new Fetcher(storage, sequencer);
     const maintenance = new Maintenance(storage, sequencer, { compactor: { now: () => Date.now() + 10 } });
     for (let i = 0; i < 3; i++) await producer.produce(topic.name, [0, 1].map((partition) => ({ key: null, value: text(`p${partition}-${i}`), headers: [], partition })), '1');

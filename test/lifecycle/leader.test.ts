@@ -8,7 +8,7 @@ import { Maintenance } from '../../lib/lifecycle/maintenance.ts';
 import type { Storage } from '../../lib/storage.ts';
 import { getTopic } from '../../lib/topics/topic-store.ts';
 import { withDynamoFaults } from '../support/faults.ts';
-import { testStorage } from '../support/stack.ts';
+import { testStorage, withIntakeObjects } from '../support/stack.ts';
 import { indexItems, lifecyclePartition, objectKeys, replay, text } from './harness.ts';
 
 let storage: Storage;
@@ -18,8 +18,8 @@ beforeAll(async () => {
 });
 
 /** A partition holding `count` one-record batches, all due for compaction. */
-async function duePartition(count = 12) {
-  const p = await lifecyclePartition(storage, { 'segment.bytes': 1 << 20, 'segment.ms': 1000 });
+async function duePartition(count = 12, writes: Storage = storage) {
+  const p = await lifecyclePartition(writes, { 'segment.bytes': 1 << 20, 'segment.ms': 1000 });
   for (let i = 0; i < count; i++) await p.producer.produce(p.topic.name, [{ key: null, value: text(`r${i}`), headers: [], partition: 0, timestamp: p.clock.now }], '1');
   p.clock.now += 5000;
   return p;
@@ -74,12 +74,14 @@ describe('a zombie leader', () => {
 
 describe('a crash at each step of compaction', () => {
   const steps = [
-    { step: 'after the segment PUT, before the commit', failOn: (name: string) => name === 'TransactWriteCommand', strays: 1 },
-    { step: 'after the commit, while deleting the replaced entries', failOn: (name: string, n: number) => name === 'TransactWriteCommand' && n === 2, strays: 0 },
+    { step: 'after the segment PUT, before the commit', failOn: (name: string) => name === 'TransactWriteCommand', strays: 1, inline: false },
+    { step: 'after the commit, while deleting the replaced entries', failOn: (name: string, n: number) => name === 'TransactWriteCommand' && n === 2, strays: 0, inline: false },
+    { step: 'inline batches: after the segment PUT, before the commit', failOn: (name: string) => name === 'TransactWriteCommand', strays: 1, inline: true },
+    { step: 'inline batches: after the commit, while deleting the replaced entries', failOn: (name: string) => name === 'BatchWriteCommand', strays: 0, inline: true },
   ];
-  for (const { step, failOn, strays } of steps) {
+  for (const { step, failOn, strays, inline } of steps) {
     it(`${step}: the next leader finishes or undoes it, and reads never change`, async () => {
-      const p = await duePartition();
+      const p = await duePartition(12, inline ? storage : withIntakeObjects(storage));
       const before = await replay(p.fetcher, p.topic);
       const topic = await getTopic(storage, p.topic.name);
       let transactions = 0;
@@ -100,7 +102,7 @@ describe('a crash at each step of compaction', () => {
   }
 
   it('after the entries are deleted, before their intake objects are: the next leader deletes them (nothing leaks)', async () => {
-    const p = await duePartition();
+    const p = await duePartition(12, withIntakeObjects(storage));
     const before = await replay(p.fetcher, p.topic);
     const topic = await getTopic(storage, p.topic.name);
     const dying = new Maintenance(storage, p.sequencer, { lease: { now: () => p.clock.now }, compactor: { now: () => p.clock.now }, retention: { now: () => p.clock.now } });

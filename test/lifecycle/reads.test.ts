@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { Collector } from '../../lib/lifecycle/collector.ts';
 import type { Storage } from '../../lib/storage.ts';
 import { createTopic, deleteTopic, getTopic } from '../../lib/topics/topic-store.ts';
-import { testStorage } from '../support/stack.ts';
+import { testStorage, withInlineMaxBytes } from '../support/stack.ts';
 import { comparable, indexItems, lifecyclePartition, objectKeys, replay, text } from './harness.ts';
 
 let storage: Storage;
@@ -15,7 +15,8 @@ beforeAll(async () => {
 
 describe('fetches racing compaction and collection', () => {
   it('return exactly what a reference read returned, whatever the interleaving (property)', async () => {
-    const p = await lifecyclePartition(storage, { 'segment.bytes': 1500, 'segment.ms': 1 });
+    // Batches of both kinds: requests up to 160 encoded bytes are small writes (inline), larger ones go through S3.
+    const p = await lifecyclePartition(withInlineMaxBytes(storage, 160), { 'segment.bytes': 1500, 'segment.ms': 1 });
     // Uneven batches, a few gaps, client timestamps out of order.
     for (let i = 0; i < 30; i++) {
       const records = Array.from({ length: 1 + (i % 4) }, (_, k) => ({ key: k % 2 ? null : text(`k${i}`), value: text(`v${i}.${k}`.repeat(1 + (i % 7))), headers: [{ key: 'n', value: text(`${i}`) }], partition: 0, timestamp: p.clock.now - (i % 3) * 1000 }));

@@ -4,13 +4,13 @@ import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { Fetcher } from '../../lib/log/fetcher.ts';
 import { HEAD_OFFSET, logPartitionKey } from '../../lib/log/keys.ts';
-import { ORPHANS_PARTITION_KEY, Producer, type ProduceRecord } from '../../lib/log/producer.ts';
-import { Sequencer, newWriterToken, type BatchRef, type SequencerOptions } from '../../lib/log/sequencer.ts';
+import { ORPHANS_PARTITION_KEY, Producer, batchRef, type ProduceRecord } from '../../lib/log/producer.ts';
+import { Sequencer, newWriterToken, type BatchRef, type DataEntry, type SequencerOptions } from '../../lib/log/sequencer.ts';
 import type { Storage } from '../../lib/storage.ts';
 import { PartitionLogMissingError } from '../../lib/errors.ts';
 import { createTopic, type Topic } from '../../lib/topics/topic-store.ts';
 import { isPutOf, withDynamoFaults } from '../support/faults.ts';
-import { testStorage } from '../support/stack.ts';
+import { testStorage, withInlineMaxBytes, withIntakeObjects } from '../support/stack.ts';
 
 const text = (s: string) => new TextEncoder().encode(s);
 const record = (value: string, partition = 0): ProduceRecord => ({ key: null, value: text(value), headers: [], partition });
@@ -44,12 +44,17 @@ async function readAll(fetcher: Fetcher, topic: string, partition = 0) {
   }
 }
 
-/** A batch reference pointing at a real uploaded batch, for driving the sequencer directly. */
+/** A batch ready to commit (uploaded, unless it is a small write's inline batch), for driving the sequencer directly. */
 async function uploadedBatch(producer: Producer, topic: Topic, values: string[]): Promise<BatchRef> {
   const plan = await producer.prepare(topic.name, values.map((v) => record(v)));
-  await storage.s3.send(new (await import('@aws-sdk/client-s3')).PutObjectCommand({ Bucket: storage.config.bucket, Key: plan.objectKey, Body: plan.bytes }));
-  const [batch] = plan.batches;
-  return { objectKey: plan.objectKey, parts: 1, position: batch!.position, length: batch!.length, recordCount: batch!.recordCount, firstTimestamp: batch!.firstTimestamp, maxTimestamp: batch!.maxTimestamp };
+  if (plan.objectKey) await storage.s3.send(new (await import('@aws-sdk/client-s3')).PutObjectCommand({ Bucket: storage.config.bucket, Key: plan.objectKey, Body: plan.bytes }));
+  return batchRef(plan, 0);
+}
+
+/** The data entry committing `batch` at `base`. */
+function dataEntry(batch: BatchRef, base: number, token: string, committedAt: number): DataEntry {
+  const { recordCount, ...source } = batch;
+  return { ...source, kind: 'data', base, count: recordCount, token, committedAt };
 }
 
 beforeAll(async () => {
@@ -74,7 +79,7 @@ describe('invariant 1: nothing is visible before its commit', () => {
     expect(later!.offset).toBe(3);
     expect((await readAll(fetcher, topic.name)).records.map((r) => r.value)).toEqual(['a']);
 
-    expect(await sequencer.commit(pk, { kind: 'data', objectKey: pending.objectKey, parts: 1, position: pending.position, length: pending.length, firstTimestamp: pending.firstTimestamp, maxTimestamp: pending.maxTimestamp, base, count: 2, token, committedAt: Date.now() })).toBe('committed');
+    expect(await sequencer.commit(pk, dataEntry(pending, base, token, Date.now()))).toBe('committed');
     const all = await readAll(fetcher, topic.name);
     expect(all.records).toEqual([{ offset: 0, value: 'a' }, { offset: 1, value: 'b1' }, { offset: 2, value: 'b2' }, { offset: 3, value: 'c' }]);
     expect(all.highWatermark).toBe(4);
@@ -186,7 +191,7 @@ describe('invariants 2 and 3: one record per offset, contiguous per request, ord
 describe('invariant 4: an upload whose commit fails never becomes visible', () => {
   it('leaves an orphan record, answers an error, and later batches are not held up', async () => {
     const topic = await newTopic();
-    const faulty = withDynamoFaults(storage, (cmd) => (isPutOf(cmd, 'data') ? 'fail-before' : undefined));
+    const faulty = withDynamoFaults(withIntakeObjects(storage), (cmd) => (isPutOf(cmd, 'data') ? 'fail-before' : undefined));
     const failing = new Producer(faulty, new Sequencer(faulty, { gapTimeoutMs: 60_000 }));
     await expect(failing.produce(topic.name, [record('lost-1'), record('lost-2')], 'all')).rejects.toThrow(/injected fault/);
 
@@ -201,6 +206,61 @@ describe('invariant 4: an upload whose commit fails never becomes visible', () =
     const all = await readAll(new Fetcher(storage, sequencer), topic.name);
     expect(all.records).toEqual([{ offset: 2, value: 'kept' }]);
     expect(all.gaps).toEqual([{ startOffset: 0, endOffset: 2 }]);
+  });
+});
+
+describe('small writes: batches inline in their index entries', () => {
+  it('skip the S3 PUT: each partition\'s entry holds its batch exactly as the intake object would, and fetches read it without a GET', async () => {
+    const topic = await newTopic(2);
+    const records = [record('a', 0), record('b', 1), record('c', 0)];
+    const now = Date.now();
+    const producer = new Producer(storage, new Sequencer(storage));
+    const intake = await new Producer(withIntakeObjects(storage), new Sequencer(storage)).prepare(topic.name, records, now);
+    storage.calls.reset();
+    const offsets = await producer.persist(await producer.prepare(topic.name, records, now), 'all');
+    expect(storage.calls.total('s3.')).toBe(0);
+    expect(offsets.map((o) => [o.partition, o.offset])).toEqual([[0, 0], [1, 0], [0, 1]]);
+    for (const batch of intake.batches) {
+      const item = (await storage.ddb.send(new GetCommand({ TableName: storage.config.logTable, Key: { p: logPartitionKey(topic.topicId, batch.partition), o: 0 }, ConsistentRead: true }))).Item!;
+      expect(item.key).toBeUndefined();
+      expect(Buffer.from(item.b as Uint8Array)).toEqual(Buffer.from(intake.bytes.subarray(batch.position, batch.position + batch.length)));
+    }
+    storage.calls.reset();
+    const fetcher = new Fetcher(storage, new Sequencer(storage));
+    expect((await readAll(fetcher, topic.name, 0)).records).toEqual([{ offset: 0, value: 'a' }, { offset: 1, value: 'c' }]);
+    expect((await readAll(fetcher, topic.name, 1)).records).toEqual([{ offset: 0, value: 'b' }]);
+    expect(storage.calls.total('s3.')).toBe(0);
+  });
+
+  it('go inline up to the threshold of encoded intake-object bytes, through S3 one byte above it', async () => {
+    const topic = await newTopic();
+    const records = [record('x'.repeat(100)), record('y'.repeat(50))];
+    const { bytes } = await new Producer(storage, new Sequencer(storage)).prepare(topic.name, records);
+    const at = new Producer(withInlineMaxBytes(storage, bytes.length), new Sequencer(storage));
+    const above = new Producer(withInlineMaxBytes(storage, bytes.length - 1), new Sequencer(storage));
+    expect((await at.prepare(topic.name, records)).objectKey).toBeUndefined();
+    expect((await above.prepare(topic.name, records)).objectKey).toBeDefined();
+    storage.calls.reset();
+    await at.produce(topic.name, records);
+    expect(storage.calls.snapshot()['s3.PutObject']).toBeUndefined();
+    await above.produce(topic.name, records);
+    expect(storage.calls.snapshot()['s3.PutObject']).toBe(1);
+    const all = await readAll(new Fetcher(storage, new Sequencer(storage)), topic.name);
+    expect(all.records.map((r) => r.value)).toEqual(['x'.repeat(100), 'y'.repeat(50), 'x'.repeat(100), 'y'.repeat(50)]);
+  });
+
+  it('a failed inline commit answers an error, leaves no orphan record (there is no object), and later batches are not held up', async () => {
+    const topic = await newTopic();
+    const faulty = withDynamoFaults(storage, (cmd) => (isPutOf(cmd, 'data') ? 'fail-before' : undefined));
+    await expect(new Producer(faulty, new Sequencer(faulty, { gapTimeoutMs: 60_000 })).produce(topic.name, [record('lost')], 'all')).rejects.toThrow(/injected fault/);
+    const orphans = await storage.ddb.send(new QueryCommand({ TableName: storage.config.logTable, KeyConditionExpression: 'p = :p', ExpressionAttributeValues: { ':p': ORPHANS_PARTITION_KEY } }));
+    expect(orphans.Items?.filter((o) => o.topicId === topic.topicId)).toEqual([]);
+    const sequencer = new Sequencer(storage, { gapTimeoutMs: 60_000 });
+    const [ok] = await new Producer(storage, sequencer).produce(topic.name, [record('kept')], 'all');
+    expect(ok!.offset).toBe(1);
+    const all = await readAll(new Fetcher(storage, sequencer), topic.name);
+    expect(all.records).toEqual([{ offset: 1, value: 'kept' }]);
+    expect(all.gaps).toEqual([{ startOffset: 0, endOffset: 1 }]);
   });
 });
 
@@ -223,7 +283,7 @@ describe('invariant 5: abandoned reservations resolve by rule, visibly', () => {
     expect(page.nextOffset).toBe(2);
 
     // The stalled writer wakes up: its commit loses to the tombstone, nothing overwrites offset 0.
-    const outcome = await sequencer.commit(pk, { kind: 'data', objectKey: zombie.objectKey, parts: 1, position: zombie.position, length: zombie.length, firstTimestamp: zombie.firstTimestamp, maxTimestamp: zombie.maxTimestamp, base, count: 1, token, committedAt: clock.now });
+    const outcome = await sequencer.commit(pk, dataEntry(zombie, base, token, clock.now));
     expect(outcome).toBe('fenced');
     const entry = await storage.ddb.send(new GetCommand({ TableName: storage.config.logTable, Key: { p: pk, o: 0 }, ConsistentRead: true }));
     expect(entry.Item?.kind).toBe('gap');
@@ -293,7 +353,7 @@ describe('reading the tail', () => {
       }
       if (command.constructor.name === 'QueryCommand' && (command.input.ExpressionAttributeValues as { ':head'?: number })[':head'] === HEAD_OFFSET) {
         await tailDone;
-        await sequencer.commit(pk, { kind: 'data', objectKey: late.objectKey, parts: 1, position: late.position, length: late.length, firstTimestamp: late.firstTimestamp, maxTimestamp: late.maxTimestamp, base, count: 1, token, committedAt: Date.now() });
+        await sequencer.commit(pk, dataEntry(late, base, token, Date.now()));
         expect(await sequencer.advance(pk, await sequencer.read(pk))).toBe(true);
       }
       return send(command);

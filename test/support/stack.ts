@@ -12,6 +12,8 @@ export function testConfig(): QueueConfig {
     QUEUE_DYNAMODB_ENDPOINT: inject('dynamoEndpoint'),
     QUEUE_S3_ENDPOINT: inject('s3Endpoint'),
     AWS_REGION: 'us-east-1',
+    // `QUEUE_INLINE_MAX_BYTES=0 npx vitest run` runs every test through the S3 intake path.
+    QUEUE_INLINE_MAX_BYTES: process.env.QUEUE_INLINE_MAX_BYTES,
   });
 }
 
@@ -19,4 +21,14 @@ export async function testStorage(config: QueueConfig = testConfig()): Promise<S
   const storage = createStorage(config);
   await provision(storage);
   return storage;
+}
+
+/** The same tables and bucket, with requests of at most `inlineMaxBytes` encoded bytes written inline. */
+export function withInlineMaxBytes(storage: Storage, inlineMaxBytes: number): Storage {
+  return { ...storage, config: { ...storage.config, inlineMaxBytes } };
+}
+
+/** The same tables and bucket, with every produce request going through an S3 intake object (no small writes). */
+export function withIntakeObjects(storage: Storage): Storage {
+  return withInlineMaxBytes(storage, 0);
 }

@@ -1,0 +1,137 @@
+// Small writes (docs/architecture.md, "Small writes"): $ per GiB in+out at 1 KiB to 1 MiB with the
+// inline path, sequential AWS round trips per produce at each acks level, and the inline bytes a
+// partition holds in DynamoDB over a steady load with maintenance running as `npm start` runs it.
+//   npx tsx bench/small-writes.ts   runs this section alone and prints it
+import { paginateQuery } from '@aws-sdk/lib-dynamodb';
+import { allItems } from '../lib/aws/pages.ts';
+import { logPartitionKey } from '../lib/log/keys.ts';
+import type { Acks } from '../lib/log/producer.ts';
+import { sleep } from '../lib/retry.ts';
+import type { Storage } from '../lib/storage.ts';
+import { createTopic, getTopic } from '../lib/topics/topic-store.ts';
+import type { Services } from '../lambdas/http/services.ts';
+import { costPerGiB, type PriceTable } from './cost-model.ts';
+import { benchSize, LAMBDA_MEMORY_MB, markdownTable, round, usageOf, usd, type Meter, type Sanity, type SizeSpec } from './log.ts';
+
+const KIB = 1024;
+
+export interface SmallWritesContext {
+  storage: Storage;
+  services: Services;
+  meter: Meter;
+  prices: PriceTable;
+  progress: (line: string) => void;
+  scale: number;
+}
+
+/**
+ * The longest chain of AWS calls each starting after the previous one ended: the sequential round
+ * trips of a request (calls in parallel count once).
+ */
+function sequentialRoundTrips(calls: Array<{ start: number; end: number }>): number {
+  const depth: number[] = [];
+  const sorted = [...calls].sort((a, b) => a.start - b.start);
+  for (const [i, call] of sorted.entries()) {
+    depth[i] = 1 + Math.max(0, ...sorted.slice(0, i).flatMap((c, j) => (c.end <= call.start ? [depth[j]!] : [])));
+  }
+  return Math.max(0, ...depth);
+}
+
+/** Times every AWS call made through `storage`'s clients while `fn` runs. */
+async function traced(storage: Storage, fn: () => Promise<unknown>): Promise<number> {
+  const calls: Array<{ start: number; end: number }> = [];
+  const clients = [storage.ddb, storage.s3] as Array<{ send: (command: unknown) => Promise<unknown> }>;
+  const originals = clients.map((c) => c.send);
+  clients.forEach((c, i) => {
+    c.send = async (command: unknown) => {
+      const call = { start: performance.now(), end: Infinity };
+      calls.push(call);
+      try {
+        return await originals[i]!.call(c, command);
+      } finally {
+        call.end = performance.now();
+      }
+    };
+  });
+  try {
+    await fn();
+  } finally {
+    clients.forEach((c, i) => (c.send = originals[i]!));
+  }
+  return sequentialRoundTrips(calls);
+}
+
+export async function benchSmallWrites(ctx: SmallWritesContext) {
+  const sanity: Sanity[] = [];
+  const specs: SizeSpec[] = [
+    { bytes: KIB, ops: 100, warmup: 10 },
+    { bytes: 16 * KIB, ops: 60, warmup: 5 },
+    { bytes: 64 * KIB, ops: 40, warmup: 5 },
+    { bytes: 1024 * KIB, ops: 15, warmup: 3 },
+  ].map((s) => ({ ...s, ops: Math.max(3, Math.round(s.ops * ctx.scale)) }));
+  const costs = [];
+  for (const spec of specs) {
+    const size = await benchSize(ctx, spec, sanity);
+    const [usageIn, usageOut] = [usageOf(size.produceAcksAll), usageOf(size.fetch)];
+    const [inPerGiB, outPerGiB] = [costPerGiB(usageIn, spec.bytes, ctx.prices), costPerGiB(usageOut, spec.bytes, ctx.prices)];
+    costs.push({ label: size.label, path: (size.produceAcksAll.callsPerOp['s3.PutObject'] ?? 0) === 0 ? 'inline' : 'S3 intake object', s3PutsPerRequest: usageIn.s3Puts, inPerGiB: inPerGiB.total, outPerGiB: outPerGiB.total, inPlusOutPerGiB: inPerGiB.total + outPerGiB.total, in: usageIn, out: usageOut });
+  }
+
+  ctx.progress('small writes: sequential round trips per produce');
+  const roundTrips = [];
+  for (const bytes of [KIB, 64 * KIB]) {
+    const topic = await createTopic(ctx.storage, { name: `bench-rtt-${bytes}-${Date.now()}`, partitions: 1 });
+    const records = [{ key: null, value: new Uint8Array(bytes), headers: [], partition: 0 }];
+    for (const acks of ['1', 'all'] as Acks[]) {
+      const counts: number[] = [];
+      for (let i = 0; i < 20; i++) counts.push(await traced(ctx.storage, () => ctx.services.producer.produce(topic.name, records, acks)));
+      counts.sort((a, b) => a - b);
+      roundTrips.push({ size: `${bytes / KIB} KiB`, acks, p50: counts[counts.length >> 1]!, max: counts.at(-1)! });
+    }
+    roundTrips.push({ size: `${bytes / KIB} KiB`, acks: '0', p50: 0, max: 0 });
+  }
+
+  ctx.progress('small writes: inline bytes held over a steady load');
+  const seconds = Math.max(10, Math.round(60 * ctx.scale));
+  const rate = 50;
+  const topic = await createTopic(ctx.storage, { name: `bench-steady-${Date.now()}`, partitions: 1 });
+  const pk = logPartitionKey(topic.topicId, 0);
+  const held: number[] = [];
+  const inlineBytes = async () => (await allItems(paginateQuery({ client: ctx.storage.ddb }, {
+    TableName: ctx.storage.config.logTable, KeyConditionExpression: '#p = :p AND #o >= :zero', ExpressionAttributeNames: { '#p': 'p', '#o': 'o' }, ExpressionAttributeValues: { ':p': pk, ':zero': 0 }, ConsistentRead: true,
+  }))).reduce((sum, item) => sum + ((item.b as Uint8Array | undefined)?.length ?? 0), 0);
+  const end = Date.now() + seconds * 1000;
+  let stop = false;
+  // Maintenance as `npm start` runs it: a pass a couple of seconds after activity.
+  const maintenance = (async () => {
+    while (!stop) {
+      await sleep(2000);
+      await ctx.services.maintenance.maintainPartition(await getTopic(ctx.storage, topic.name), 0).catch(() => undefined);
+    }
+  })();
+  const value = new Uint8Array(KIB);
+  for (let second = 0; Date.now() < end; second++) {
+    const tick = Date.now();
+    await Promise.all(Array.from({ length: rate }, () => ctx.services.producer.produce(topic.name, [{ key: null, value, headers: [], partition: 0 }], '1')));
+    held.push(await inlineBytes());
+    await sleep(Math.max(0, 1000 - (Date.now() - tick)));
+  }
+  stop = true;
+  await maintenance;
+  const steady = { seconds: held.length, requestsPerSecond: rate, requestBytes: KIB, maxInlineBytes: Math.max(...held), lastInlineBytes: held.at(-1)!, samples: held };
+
+  const markdown = [
+    '### Small writes',
+    '',
+    `Requests of at most ${ctx.storage.config.inlineMaxBytes} encoded bytes store their batch inline in the index entry (no S3 PUT). Cost as in "Cost per GiB": in = produce acks=all, out = one fetch of the batch, counted calls and units, Lambda ${LAMBDA_MEMORY_MB} MB for the measured local p50.`,
+    '',
+    markdownTable(['request size', 'path', 'S3 PUTs / request', 'in $/GiB', 'out $/GiB', 'in+out $/GiB'], costs.map((c) => [c.label, c.path, c.s3PutsPerRequest, usd(c.inPerGiB), usd(c.outPerGiB), usd(c.inPlusOutPerGiB)])),
+    '',
+    'Sequential AWS round trips before the answer: the longest chain of SDK calls each starting after the previous one ended (20 requests each; parallel calls count once). acks=0 answers before any call.',
+    '',
+    markdownTable(['size', 'acks', 'p50', 'max'], roundTrips.map((r) => [r.size, r.acks, r.p50, r.max])),
+    '',
+    `Inline bytes held in DynamoDB by one partition under ${rate} requests of 1 KiB per second for ${steady.seconds} s (acks=1), maintenance passes every 2 s (default segment.ms and segment.bytes; inline batches roll at 1 MiB): at most ${round(steady.maxInlineBytes / KIB)} KiB, ${round(steady.lastInlineBytes / KIB)} KiB at the end.`,
+  ].join('\n');
+  return { markdown, json: { costs, roundTrips, steady, sanity } };
+}
