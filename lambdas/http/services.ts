@@ -35,6 +35,6 @@ export function createLogServices(storage: Storage, sequencerOptions: Partial<Se
   const fetcher = new Fetcher(storage, sequencer);
   const groups = createGroupServices(storage, sequencer, fetcher, groupOptions);
   const producers = createProducerServices(storage, sequencer, groups.offsets);
-  fetcher.onBlockedReader((pk, producerId, first) => producers.transactions.unblock(pk, producerId, first));
+  fetcher.onBlockedReader((pk, pin) => producers.transactions.unblock(pk, pin));
   return { sequencer, fetcher, groups, producers, producer: new Producer(storage, sequencer, producers) };
 }
