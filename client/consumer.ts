@@ -24,7 +24,11 @@ export interface ConsumerOptions {
   assignor?: 'uniform' | 'range';
   /** How long a poll waits for records. @default 5000 */
   maxWaitTimeInMs?: number;
-  /** Records per poll. @default 500 */
+  /**
+   * Records per poll, at most. One poll is one HTTP request whether it returns 1 record or
+   * thousands, so the default leaves the bound to maxBytes (about 960 records of 1 KiB).
+   * @default 5000
+   */
   maxRecords?: number;
   /** Bytes per poll. @default 1048576 */
   maxBytes?: number;
@@ -200,7 +204,7 @@ export class Consumer {
       try {
         this.polling = new AbortController();
         reply = await this.transport.request<PollReply>('POST', `${this.groupPath}/members/${this.requireMember().memberId}/poll`, {
-          body: { waitMs: this.options.maxWaitTimeInMs ?? 5000, maxRecords: this.options.maxRecords ?? 500, maxBytes: this.options.maxBytes ?? 1024 * 1024, autoCommit, encoding: 'base64', ...(ack ? { ack } : {}) },
+          body: { waitMs: this.options.maxWaitTimeInMs ?? 5000, maxRecords: this.options.maxRecords ?? 5000, maxBytes: this.options.maxBytes ?? 1024 * 1024, autoCommit, encoding: 'base64', ...(ack ? { ack } : {}) },
           waitMs: this.options.maxWaitTimeInMs ?? 5000,
           signal: this.polling.signal,
         });
