@@ -89,6 +89,12 @@ export interface FetchResult {
   gaps: Array<{ startOffset: number; endOffset: number }>;
   /** read_committed: aborted transactions whose records in the range read were skipped (as Kafka reports them). */
   abortedTransactions: Array<{ producerId: number; firstOffset: number }>;
+  /**
+   * Every offset reserved so far is readable by this reader: none is still being written (or held
+   * by an open transaction, for read_committed). Only then may an idle reader stop reading the
+   * partition and watch its topic's change marker instead (lib/log/changes.ts).
+   */
+  settled: boolean;
 }
 
 /**
@@ -173,7 +179,7 @@ export class Fetcher {
       if (req.offset < end) break;
       if (end < highWatermark) await this.reportBlocked(pk, view, end);
       const remaining = deadline - Date.now();
-      if (remaining <= 0) return { records: [], nextOffset: req.offset, highWatermark, lastStableOffset: lastStableOffset(view), logStartOffset, gaps: [], abortedTransactions: [] };
+      if (remaining <= 0) return { records: [], nextOffset: req.offset, highWatermark, lastStableOffset: lastStableOffset(view), logStartOffset, gaps: [], abortedTransactions: [], settled: end >= view.head.next };
       await sleep(Math.min(delay, remaining));
     }
     return this.readCommitted(pk, req, view);
@@ -424,7 +430,7 @@ class Page {
 
   constructor(private readonly req: FetchRequest, view: PartitionView) {
     this.end = readableEnd(view, req);
-    this.result = { records: [], nextOffset: req.offset, highWatermark: view.highWatermark, lastStableOffset: lastStableOffset(view), logStartOffset: view.state.logStart, gaps: [], abortedTransactions: [] };
+    this.result = { records: [], nextOffset: req.offset, highWatermark: view.highWatermark, lastStableOffset: lastStableOffset(view), logStartOffset: view.state.logStart, gaps: [], abortedTransactions: [], settled: this.end >= view.head.next };
   }
 
   /** Reports the aborted transaction of `producerId` whose batch is skipped (once per transaction). */
