@@ -68,7 +68,15 @@ interface Watch extends MemberAssignment {
   groupId: string;
   markers: Record<string, number>;
   until: number;
+  /** When every owned partition was last read: partitions are skipped for at most FULL_READ_EVERY_MS after. */
+  readAt: number;
 }
+
+/**
+ * How long a heartbeat's poll may skip the partitions of unchanged topics. A bump lost for good (its
+ * producer stopped between commit and bump) delays its batch by at most this long.
+ */
+export const FULL_READ_EVERY_MS = 60_000;
 
 /** Watch tokens longer than this are not handed out (a member owning very many partitions just polls). */
 export const MAX_WATCH_CHARS = 16_384;
@@ -119,12 +127,13 @@ export class Consumer {
     // Read before the partitions: a change after this read shows in the marker the watch compares.
     const watchedIds = [...new Set(partitions.map((tp) => topicIds[parseTopicPartition(tp).topic]).filter((id) => id !== undefined))];
     const markers = await this.changes.read(watchedIds);
+    const now = this.coordinator.now();
     // Partitions the watch saw at their end, owned since (their positions kept), in a topic that
     // has not changed: nothing to read there (the heartbeat's poll of an idle member reads none).
     const quiet = (tp: TopicPartition) => {
       const { topic, partition } = parseTopicPartition(tp);
       const id = topicIds[topic]!;
-      return watch !== undefined && member.positions[tp] !== undefined && watch.markers[id] === markers[id]?.seq
+      return watch !== undefined && now < watch.readAt + FULL_READ_EVERY_MS && member.positions[tp] !== undefined && watch.markers[id] === markers[id]?.seq
         && watch.assignment.some((t) => t.topic === topic && t.partitions.includes(partition));
     };
     const toRead = partitions.filter((tp) => !quiet(tp));
@@ -143,9 +152,9 @@ export class Consumer {
     const stored = group.members[memberId]!.delivery;
     const records = delivered.filter((b) => stored?.pollId === pollId && stored.positions[b.tp] === b.next).flatMap((b) => b.records);
     const answer = { ...assignmentOf(group, memberId), pollId, records };
-    const now = this.coordinator.now();
     const idle = records.length === 0 && Object.keys(positions).length === 0 && batches.every((b) => b.settled) && Object.values(markers).every((m) => markerSettled(m, now));
-    return idle ? { ...answer, watch: watchToken(groupId, answer, markers, now) } : answer;
+    const readAt = toRead.length < partitions.length ? watch!.readAt : now;
+    return idle ? { ...answer, watch: watchToken(groupId, answer, markers, now, readAt) } : answer;
   }
 
   /**
@@ -213,9 +222,9 @@ export class Consumer {
  * as `markers` shows them, until the member's next heartbeat is due (the full poll refreshes its
  * session and learns of rebalances). It is the client's own: a forged one only misleads its bearer.
  */
-function watchToken(groupId: string, answer: MemberAssignment, markers: Record<string, ChangeMarker>, now: number): string | undefined {
+function watchToken(groupId: string, answer: MemberAssignment, markers: Record<string, ChangeMarker>, now: number, readAt: number): string | undefined {
   const { memberId, memberEpoch, heartbeatIntervalMs, assignment } = answer;
-  const watch: Watch = { memberId, memberEpoch, heartbeatIntervalMs, assignment, groupId, markers: Object.fromEntries(Object.entries(markers).map(([id, m]) => [id, m.seq])), until: now + answer.heartbeatIntervalMs };
+  const watch: Watch = { memberId, memberEpoch, heartbeatIntervalMs, assignment, groupId, markers: Object.fromEntries(Object.entries(markers).map(([id, m]) => [id, m.seq])), until: now + answer.heartbeatIntervalMs, readAt };
   const token = Buffer.from(JSON.stringify(watch)).toString('base64url');
   return token.length <= MAX_WATCH_CHARS ? token : undefined;
 }
@@ -228,6 +237,7 @@ const watchSchema = z.object({
   assignment: z.array(z.object({ topic: z.string(), partitions: z.array(z.number().int()) })),
   markers: z.record(z.string(), z.number().int()),
   until: z.number().int(),
+  readAt: z.number().int(),
 });
 
 /** The watch, if it is this member's (another member's or group's is ignored). */

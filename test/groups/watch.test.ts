@@ -1,7 +1,9 @@
 // Cheap waiting: an idle member's poll with the watch of its last answer reads one change marker per
 // topic and nothing else, until a topic changes, a write is in flight, or its heartbeat is due.
 import { beforeAll, describe, expect, it } from 'vitest';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { createServices } from '../../lambdas/http/services.ts';
+import { FULL_READ_EVERY_MS } from '../../lib/groups/consumer.ts';
 import { CHANGE_QUIET_MS, CLOCK_SKEW_MS } from '../../lib/log/changes.ts';
 import { logPartitionKey } from '../../lib/log/keys.ts';
 import { newWriterToken, Sequencer } from '../../lib/log/sequencer.ts';
@@ -100,6 +102,26 @@ describe('cheap waiting', () => {
     clock.now += first.heartbeatIntervalMs;
     const due = await polled({ watch: first.watch, ack: first.pollId });
     expect(due.records.map((r) => r.offset)).toEqual([0]);
+  });
+
+  it('a batch whose bump was lost is read by the first heartbeat poll a minute after the last full read', async () => {
+    const { topic, clock, producer, polled, start } = await idleMember();
+    const first = await polled({ ack: start.pollId });
+    // Committed without a bump, as if its producer stopped between the two.
+    const plan = await producer.prepare(topic.name, [{ key: null, value: Buffer.from('unannounced'), headers: [], partition: 2 }]);
+    await storage.s3.send(new PutObjectCommand({ Bucket: storage.config.bucket, Key: plan.objectKey, Body: plan.bytes }));
+    const [batch] = plan.batches;
+    const ref = { objectKey: plan.objectKey, parts: 1, position: batch!.position, length: batch!.length, recordCount: 1, firstTimestamp: batch!.firstTimestamp, maxTimestamp: batch!.maxTimestamp };
+    await new Sequencer(storage).sequence(logPartitionKey(topic.topicId, 2), ref, 'all');
+    // Heartbeat polls skip the unchanged topic's partitions until a minute after the last full read.
+    const readAt = clock.now;
+    let last = first;
+    while (clock.now < readAt + FULL_READ_EVERY_MS) {
+      clock.now += first.heartbeatIntervalMs;
+      last = await polled({ watch: last.watch, ack: last.pollId });
+      if (clock.now < readAt + FULL_READ_EVERY_MS) expect(last.records).toEqual([]);
+    }
+    expect(last.records.map((r) => Buffer.from(r.value!).toString())).toEqual(['unannounced']);
   });
 
   it('a watch that is not one is refused with INVALID_WATCH', async () => {
