@@ -3,6 +3,7 @@
 // exit code is 0 unless something crashed, whichever targets are met.
 //   BENCH_SCALE=0.2 npm run bench   fewer operations per size, for a quick look
 //   npm run bench -- --only producers   runs that section alone and merges it into the last report
+//   npm run bench -- --only waiting     idle consumers, wake-up latency and fetch by bytes, alone
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, platform, arch } from 'node:os';
@@ -13,6 +14,7 @@ import { benchBundles } from './bundles.ts';
 import { benchGroups } from './groups.ts';
 import { benchLifecycle, lifecycleRequests } from './lifecycle.ts';
 import { benchProducers } from './producers.ts';
+import { benchWaiting } from './waiting.ts';
 import { startLocalStack, type LocalStack } from '../local/stack.ts';
 import {
   kinesisOnDemandPerGiB, kinesisStreamMonthly, mskServerlessPerGiB, storagePerGiBMonth,
@@ -189,6 +191,10 @@ const STANDALONE = {
     title: 'Idempotent producers and transactions',
     run: (storage: Storage, prices: PriceTable) => benchProducers({ ...ownContext(storage), prices, progress, scale: SCALE }),
   },
+  waiting: {
+    title: 'Waiting consumers and fetch by bytes',
+    run: (storage: Storage, prices: PriceTable) => benchWaiting({ ...ownContext(storage), prices, progress, scale: SCALE }),
+  },
 };
 type StandaloneName = keyof typeof STANDALONE;
 
@@ -279,6 +285,7 @@ async function runAll(): Promise<number> {
     const lifecycle = await section('lifecycle', () => benchLifecycle({ storage: lifecycleStorage, prices, progress, requests: lifecycleRequests(SCALE) }));
     const bundles = await section('bundles', () => benchBundles());
     const producers = await section(STANDALONE.producers.title, () => STANDALONE.producers.run(storage, prices));
+    const waiting = await section(STANDALONE.waiting.title, () => STANDALONE.waiting.run(storage, prices));
 
     const costs = sizes.map((s) => inOutCost(s.label, s.bytes, s.produceAcksAll, s.fetch, prices));
     const targets = [...evaluateTargets(sizes, throughput, costs, contention), ...(lifecycle && 'targets' in lifecycle ? lifecycle.targets : [])];
@@ -290,7 +297,7 @@ async function runAll(): Promise<number> {
     ].join('\n');
     const markdown = [
       header, renderTargets(targets), renderLog(sizes), renderThroughput(throughput), renderHttp(http), renderContention(contention), renderCost(costs, prices), renderSanity(sanity),
-      ...rendered('Consumer groups', groups), ...rendered('Lifecycle', lifecycle), ...rendered('Bundles', bundles), delimited('producers', producers),
+      ...rendered('Consumer groups', groups), ...rendered('Lifecycle', lifecycle), ...rendered('Bundles', bundles), delimited('producers', producers), delimited('waiting', waiting),
     ].join('\n\n') + '\n';
     const json = {
       startedAt: started.toISOString(),
@@ -316,10 +323,11 @@ async function runAll(): Promise<number> {
       lifecycle,
       bundles,
       producers,
+      waiting,
     };
     writeResults(json, markdown);
     console.log(markdown);
-    return [groups, lifecycle, bundles, producers].some((s) => s && 'error' in s);
+    return [groups, lifecycle, bundles, producers, waiting].some((s) => s && 'error' in s);
   });
 }
 
