@@ -156,7 +156,7 @@ export function readUnitsForBytes(bytes: number, consistent: boolean): number {
 export const TRANSACTIONAL_WRITE_UNITS_PER_ITEM = 2;
 
 const WRITE_OPERATIONS = ['dynamodb.PutItem', 'dynamodb.UpdateItem', 'dynamodb.DeleteItem'];
-const READ_OPERATIONS = ['dynamodb.GetItem', 'dynamodb.Query'];
+const READ_OPERATIONS = ['dynamodb.GetItem', 'dynamodb.Query', 'dynamodb.BatchGetItem'];
 
 export function sumOperations(calls: Record<string, number>, operations: readonly string[]): number {
   return operations.reduce((sum, op) => sum + (calls[op] ?? 0), 0);
@@ -169,8 +169,9 @@ export function dynamoWriteAttempts(calls: Record<string, number>): number {
 /**
  * Capacity units derived from call counts alone, under the stated assumption that every written
  * item is under 1 KB (a partition head with a short reservation list, an index entry) and every
- * strongly consistent read returns under 4 KB. A failed conditional write is counted: it is an
- * attempt and it still consumes a write unit. Transactions are priced per item, so their items are
+ * strongly consistent read returns under 4 KB (a BatchGetItem counts as one such read: the change
+ * markers' read of one topic, eventually consistent, is half of that). A failed conditional write
+ * is counted: it is an attempt and it still consumes a write unit. Transactions are priced per item, so their items are
  * counted apart (`transactWriteItems`, summed over attempts). Batch operations are not on the
  * measured paths.
  */

@@ -3,7 +3,7 @@
 // exit code is 0 unless something crashed, whichever targets are met.
 //   BENCH_SCALE=0.2 npm run bench   fewer operations per size, for a quick look
 //   npm run bench -- --only producers   runs that section alone and merges it into the last report
-//   npm run bench -- --only client      (likewise: client, small-writes)
+//   npm run bench -- --only client      (likewise: client, small-writes, waiting)
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, platform, arch } from 'node:os';
@@ -16,6 +16,7 @@ import { benchGroups } from './groups.ts';
 import { benchLifecycle, lifecycleRequests } from './lifecycle.ts';
 import { benchProducers } from './producers.ts';
 import { benchSmallWrites } from './small-writes.ts';
+import { benchWaiting } from './waiting.ts';
 import { startLocalStack, type LocalStack } from '../local/stack.ts';
 import {
   kinesisOnDemandPerGiB, kinesisStreamMonthly, mskServerlessPerGiB, storagePerGiBMonth,
@@ -201,6 +202,10 @@ const STANDALONE = {
     // 100,000 sends of 1 KiB (the figure) at full scale.
     run: (storage: Storage, prices: PriceTable) => benchClient({ storage: createStorage(storage.config), prices, records: Math.max(1000, Math.round(100_000 * SCALE)) }),
   },
+  waiting: {
+    title: 'Waiting consumers and fetch by bytes',
+    run: (storage: Storage, prices: PriceTable) => benchWaiting({ ...ownContext(storage), prices, progress, scale: SCALE }),
+  },
 };
 type StandaloneName = keyof typeof STANDALONE;
 
@@ -293,6 +298,7 @@ async function runAll(): Promise<number> {
     const producers = await section(STANDALONE.producers.title, () => STANDALONE.producers.run(storage, prices));
     const client = await section(STANDALONE.client.title, () => STANDALONE.client.run(storage, prices));
     const smallWrites = await section(STANDALONE['small-writes'].title, () => STANDALONE['small-writes'].run(storage, prices));
+    const waiting = await section(STANDALONE.waiting.title, () => STANDALONE.waiting.run(storage, prices));
 
     const costs = sizes.map((s) => inOutCost(s.label, s.bytes, s.produceAcksAll, s.fetch, prices));
     const targets = [...evaluateTargets(sizes, throughput, costs, contention), ...(lifecycle && 'targets' in lifecycle ? lifecycle.targets : []), ...('targets' in client ? client.targets : [])];
@@ -304,7 +310,7 @@ async function runAll(): Promise<number> {
     ].join('\n');
     const markdown = [
       header, renderTargets(targets), renderLog(sizes), renderThroughput(throughput), renderHttp(http), renderContention(contention), renderCost(costs, prices), renderSanity(sanity),
-      ...rendered('Consumer groups', groups), ...rendered('Lifecycle', lifecycle), ...rendered('Bundles', bundles), delimited('producers', producers), delimited('small-writes', smallWrites), delimited('client', client),
+      ...rendered('Consumer groups', groups), ...rendered('Lifecycle', lifecycle), ...rendered('Bundles', bundles), delimited('producers', producers), delimited('small-writes', smallWrites), delimited('waiting', waiting), delimited('client', client),
     ].join('\n\n') + '\n';
     const json = {
       startedAt: started.toISOString(),
@@ -331,11 +337,12 @@ async function runAll(): Promise<number> {
       bundles,
       producers,
       'small-writes': smallWrites,
+      waiting,
       client,
     };
     writeResults(json, markdown);
     console.log(markdown);
-    return [groups, lifecycle, bundles, producers, smallWrites, client].some((s) => s && 'error' in s);
+    return [groups, lifecycle, bundles, producers, smallWrites, waiting, client].some((s) => s && 'error' in s);
   });
 }
 

@@ -45,7 +45,7 @@ const DEFAULT_MEMORY_MB: Record<DeployedHandler, number> = { produce: 1024, fetc
   readonly alarms?: boolean;
 }
 
-const DEFAULT_MEMORY_MB: Record<DeployedHandler, number> = { produce: 1024, fetch: 1024, admin: 512, groups: 512, upstash: 1024, maintenance: 1024, router: 256 };
+export const DEFAULT_MEMORY_MB: Record<DeployedHandler, number> = { produce: 1024, fetch: 1024, admin: 512, groups: 512, upstash: 1024, maintenance: 1024, router: 256 };
 
 // Long enough for the longest request each role serves: acks=all waits out the 15 s gap timeout plus
 // 10 s, fetch and poll long-poll up to 20 s.
@@ -81,11 +81,12 @@ export const TABLE_ACTIONS: Record<FunctionRole, Partial<Record<DataTable, strin
   // describe queries the uncompacted entries; DeleteRecords raises the log start (UpdateItem).
   admin: { topics: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Scan'], log: ['GetItem', 'Query', 'PutItem', 'UpdateItem', 'BatchWriteItem'] },
   // GroupStore: conditional Puts and TransactWriteItems (Put, Delete, ConditionCheck), offsets by
-  // Query, group list by Scan; polls read the log through the Fetcher's path.
+  // Query, group list by Scan; polls read the log through the Fetcher's path, and the topics'
+  // change markers (BatchGetItem, lib/log/changes.ts).
   groups: {
     groups: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Query', 'Scan', 'ConditionCheckItem'],
     topics: ['GetItem'],
-    log: ['GetItem', 'Query', 'PutItem', 'UpdateItem'],
+    log: ['GetItem', 'Query', 'PutItem', 'UpdateItem', 'BatchGetItem'],
   },
   // lib/lifecycle: leases and partition state by UpdateItem and GetItem; compaction reads entries
   // through the Sequencer (Query, and its tombstones and hwm advances), commits and drops them in
@@ -93,11 +94,11 @@ export const TABLE_ACTIONS: Record<FunctionRole, Partial<Record<DataTable, strin
   // shared intake objects (UpdateItem); the collector queries its records and deletes them
   // (DeleteItem) and a deleted topic's items (BatchWriteItem); the sweep lists topics (Scan), the
   // collector checks a deleted topic's name (GetItem).
-  // Upstash's API behind one URL: produce, fetch and consumer groups, and the topic list (Scan).
+  // Upstash's API behind one URL: produce, fetch and consumer groups (change markers too), and the topic list (Scan).
   upstash: {
     groups: ['GetItem', 'PutItem', 'DeleteItem', 'Query', 'Scan', 'ConditionCheckItem'],
     topics: ['GetItem', 'Scan'],
-    log: ['GetItem', 'Query', 'PutItem', 'UpdateItem'],
+    log: ['GetItem', 'Query', 'PutItem', 'UpdateItem', 'BatchGetItem'],
   },
   maintenance: {
     topics: ['GetItem', 'Scan'],

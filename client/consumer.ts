@@ -22,8 +22,14 @@ export interface ConsumerOptions {
   rebalanceTimeout?: number;
   /** @default 'uniform' (the group's assignor is fixed by its first member) */
   assignor?: 'uniform' | 'range';
-  /** How long a poll waits for records. @default 5000 */
+  /** How long a poll waits for records (server-side, billed as the function's time) while data may be arriving. @default 5000 */
   maxWaitTimeInMs?: number;
+  /**
+   * Once the server says nothing is being written (the poll's `watch`), the pause between polls
+   * instead: each costs one cheap read, so an idle member costs well under $1 a month and a new
+   * record arrives within about half of this on average (docs/architecture.md, Cheap waiting). @default 1500
+   */
+  idlePollIntervalMs?: number;
   /**
    * Records per poll, at most. One poll is one HTTP request whether it returns 1 record or
    * thousands, so the default leaves the bound to maxBytes (about 960 records of 1 KiB).
@@ -98,10 +104,14 @@ interface MemberReply {
 
 interface PollReply extends MemberReply {
   pollId: string;
+  watch?: string;
   records: Array<{ topic: string; partition: number; offset: number; timestamp: number; key: string | null; value: string | null; headers: Record<string, string | null> }>;
 }
 
 type PolledRecord = PollReply['records'][number];
+
+/** The recommended pause between idle polls: see docs/architecture.md, "Cheap waiting". */
+export const IDLE_POLL_INTERVAL_MS = 1500;
 
 const tpKey = (topic: string, partition: number) => `${topic}:${partition}`;
 
@@ -198,13 +208,15 @@ export class Consumer {
     const autoCommit = config.autoCommit ?? true;
     /** The pollId of the last batch processed in full, until a poll response shows the server got it. */
     let ack: string | undefined;
+    /** The last reply's watch: nothing was being written, so poll with it (and without waiting) after a pause. */
+    let watch: string | undefined;
     let failures = 0;
     while (this.running) {
       let reply: PollReply;
       try {
         this.polling = new AbortController();
         reply = await this.transport.request<PollReply>('POST', `${this.groupPath}/members/${this.requireMember().memberId}/poll`, {
-          body: { waitMs: this.options.maxWaitTimeInMs ?? 5000, maxRecords: this.options.maxRecords ?? 5000, maxBytes: this.options.maxBytes ?? 1024 * 1024, autoCommit, encoding: 'base64', ...(ack ? { ack } : {}) },
+          body: { waitMs: this.options.maxWaitTimeInMs ?? 5000, maxRecords: this.options.maxRecords ?? 5000, maxBytes: this.options.maxBytes ?? 1024 * 1024, autoCommit, encoding: 'base64', ...(ack ? { ack } : {}), ...(watch ? { watch, waitMs: 0 } : {}) },
           waitMs: this.options.maxWaitTimeInMs ?? 5000,
           signal: this.polling.signal,
         });
@@ -213,6 +225,7 @@ export class Consumer {
         if (err instanceof NotFoundError && err.code === 'UNKNOWN_MEMBER_ID') {
           // Expired (or removed): everything it owned may be someone else's now. Join again.
           ack = undefined;
+          watch = undefined;
           await this.assign({ ...this.requireMember(), assignment: [] });
           await this.join();
           continue;
@@ -243,6 +256,8 @@ export class Consumer {
         }
       }
       if (reply.records.length === 0) await config.onIdle?.();
+      watch = reply.watch;
+      if (watch && reply.records.length === 0 && this.running) await sleep(this.options.idlePollIntervalMs ?? IDLE_POLL_INTERVAL_MS);
     }
     await this.leave(ack);
   }

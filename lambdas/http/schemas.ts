@@ -13,7 +13,7 @@ export const MAX_BODY_BYTES = 6 * 1024 * 1024;
 export const MAX_RESPONSE_BYTES = MAX_BODY_BYTES;
 /**
  * Room kept in a fetch or poll response for everything but its records. A fetch adds three offsets
- * and at most MAX_ENTRIES_PER_FETCH gaps (under 5 KB); a poll its member's assignment, at most
+ * and at most MAX_GAPS_PER_FETCH gaps (under 5 KB); a poll its member's assignment, at most
  * MAX_SUBSCRIBED_TOPICS names of 249 characters with MAX_PARTITIONS partitions each (under 450 KB).
  * test/api/response-size.test.ts checks both bounds.
  */

@@ -2,6 +2,7 @@
 // The schemas are exported for test/api/openapi.test.ts, which checks docs/openapi.json against them.
 import { Hono, type Context } from 'hono';
 import * as z from 'zod';
+import { MAX_WATCH_CHARS } from '../../lib/groups/consumer.ts';
 import { MAX_OFFSETS_PER_COMMIT } from '../../lib/groups/group-store.ts';
 import { GROUP_ID, REBALANCE_TIMEOUT_MS, SESSION_TIMEOUT_MS, topicPartition } from '../../lib/groups/model.ts';
 import { TOPIC_NAME, TOPIC_NAME_RULE } from '../../lib/topics/topic-config.ts';
@@ -64,6 +65,7 @@ export const pollBody = z.strictObject({
   encoding: z.enum(['utf8', 'base64']).optional(),
   ack: pollId.optional(),
   isolation: isolationField.optional(),
+  watch: z.string().max(MAX_WATCH_CHARS).optional(),
 });
 
 export const leaveQuery = z.strictObject({ ack: pollId.optional() });
@@ -113,6 +115,7 @@ export function groupRoutes({ groups }: Pick<Services, 'groups'>): Hono {
       autoCommit: body.autoCommit ?? true,
       ack: body.ack,
       isolation: body.isolation,
+      watch: body.watch,
       budget: responseBudget(encoding, polledRecordJson),
     });
     return c.json({ ...result, records: result.records.map((r) => polledRecordJson(r, encoding)) });

@@ -20,7 +20,9 @@
 //      (its metadata read consistently), which drops every position in the old incarnation.
 // Concurrent polls of one member (a retry after a client timeout) each write conditionally; only
 // the delivery stored last can be acknowledged, and acknowledging any other one means redelivery.
-import { NotFoundError, OffsetOutOfRangeError, PartitionLogMissingError } from '../errors.ts';
+import * as z from 'zod';
+import { InvalidRequestError, NotFoundError, OffsetOutOfRangeError, PartitionLogMissingError } from '../errors.ts';
+import { markerSettled, TopicChanges, type ChangeMarker } from '../log/changes.ts';
 import type { FetchedRecord, Fetcher, Isolation, ReadBudget } from '../log/fetcher.ts';
 import { sleep } from '../retry.ts';
 import type { GroupCoordinator } from './coordinator.ts';
@@ -42,6 +44,8 @@ export interface PollOptions {
   budget?: ReadBudget<PolledRecord>;
   /** Kafka's isolation.level, as for a fetch. */
   isolation?: Isolation;
+  /** The `watch` of the last poll's answer: while its topics show no change, the poll answers at once, reading nothing else. */
+  watch?: string;
 }
 
 export interface PolledRecord extends FetchedRecord {
@@ -52,7 +56,30 @@ export interface PollResult extends MemberAssignment {
   /** Names this batch: send it as the next poll's `ack`. */
   pollId: string;
   records: PolledRecord[];
+  /**
+   * Given when nothing was found and nothing is being written: send it with the next poll, which
+   * then costs one eventually consistent read per topic until a topic changes or the heartbeat is due.
+   */
+  watch?: string;
 }
+
+/** What a watch token holds: the member's answer to repeat, the markers seen, and until when (the next heartbeat). */
+interface Watch extends MemberAssignment {
+  groupId: string;
+  markers: Record<string, number>;
+  until: number;
+  /** When every owned partition was last read: partitions are skipped for at most FULL_READ_EVERY_MS after. */
+  readAt: number;
+}
+
+/**
+ * How long a heartbeat's poll may skip the partitions of unchanged topics. A bump lost for good (its
+ * producer stopped between commit and bump) delays its batch by at most this long.
+ */
+export const FULL_READ_EVERY_MS = 60_000;
+
+/** Watch tokens longer than this are not handed out (a member owning very many partitions just polls). */
+export const MAX_WATCH_CHARS = 16_384;
 
 const POLL_MAX_DELAY_MS = 200;
 
@@ -63,16 +90,27 @@ interface PartitionBatch {
   next: number;
   /** The recorded topic incarnation is gone (deleted, maybe re-created): nothing was read. */
   gone?: boolean;
+  /** Every reserved offset was readable (FetchResult.settled). */
+  settled?: boolean;
 }
 
 /** Where each partition starts; a partition whose recorded incarnation is gone has none. */
 type StartPositions = Record<TopicPartition, number | undefined>;
 
 export class Consumer {
-  constructor(private readonly coordinator: GroupCoordinator, private readonly offsets: Offsets, private readonly fetcher: Fetcher) {}
+  private readonly changes: TopicChanges;
+
+  constructor(private readonly coordinator: GroupCoordinator, private readonly offsets: Offsets, private readonly fetcher: Fetcher) {
+    this.changes = new TopicChanges(coordinator.storage);
+  }
 
   async poll(groupId: string, memberId: string, options: PollOptions): Promise<PollResult> {
     const pollId = newPollId();
+    const watch = options.watch === undefined ? undefined : ownWatch(parseWatch(options.watch), groupId, memberId);
+    if (watch && this.coordinator.now() < watch.until && unchangedSince(watch, await this.changes.read(Object.keys(watch.markers)))) {
+      const { memberEpoch, heartbeatIntervalMs, assignment } = watch;
+      return { memberId, memberEpoch, heartbeatIntervalMs, assignment, pollId, records: [], watch: options.watch };
+    }
     const read = await this.coordinator.store.read(groupId);
     const before = read?.members[memberId];
     if (!read || !before) throw unknownMember(memberId);
@@ -86,8 +124,22 @@ export class Consumer {
     const partitions = consumable(member);
 
     const topicIds = topicIdsOf(group);
-    const start = await this.startPositions(group, member, partitions);
-    const batches = await this.fetchAll(partitions, start, topicIds, member, options);
+    // Read before the partitions: a change after this read shows in the marker the watch compares.
+    const watchedIds = [...new Set(partitions.map((tp) => topicIds[parseTopicPartition(tp).topic]).filter((id) => id !== undefined))];
+    const markers = await this.changes.read(watchedIds);
+    const now = this.coordinator.now();
+    // Partitions the watch saw at their end, owned since (their positions kept), in a topic that
+    // has not changed: nothing to read there (the heartbeat's poll of an idle member reads none).
+    const quiet = (tp: TopicPartition) => {
+      const { topic, partition } = parseTopicPartition(tp);
+      const id = topicIds[topic]!;
+      return watch !== undefined && now < watch.readAt + FULL_READ_EVERY_MS && member.positions[tp] !== undefined && watch.markers[id] === markers[id]?.seq
+        && watch.assignment.some((t) => t.topic === topic && t.partitions.includes(partition));
+    };
+    const toRead = partitions.filter((tp) => !quiet(tp));
+    const start = await this.startPositions(group, member, toRead);
+    const fetched = await this.fetchAll(toRead, start, topicIds, member, options);
+    const batches: PartitionBatch[] = [...fetched, ...partitions.filter(quiet).map((tp) => ({ tp, records: [], next: member.positions[tp]!, settled: true }))];
 
     const delivered = limitRecords(batches, options);
     const positions = Object.fromEntries(delivered.filter((b) => !b.gone && b.next !== member.positions[b.tp]).map((b) => [b.tp, b.next]));
@@ -99,7 +151,10 @@ export class Consumer {
     }
     const stored = group.members[memberId]!.delivery;
     const records = delivered.filter((b) => stored?.pollId === pollId && stored.positions[b.tp] === b.next).flatMap((b) => b.records);
-    return { ...assignmentOf(group, memberId), pollId, records };
+    const answer = { ...assignmentOf(group, memberId), pollId, records };
+    const idle = records.length === 0 && Object.keys(positions).length === 0 && batches.every((b) => b.settled) && Object.values(markers).every((m) => markerSettled(m, now));
+    const readAt = toRead.length < partitions.length ? watch!.readAt : now;
+    return idle ? { ...answer, watch: watchToken(groupId, answer, markers, now, readAt) } : answer;
   }
 
   /**
@@ -147,7 +202,7 @@ export class Consumer {
     try {
       // By topicId: the fetcher refuses (after a consistent read) to read another incarnation.
       const result = await this.fetcher.fetch({ topic, topicId: topicIds[topic], partition, offset, ...share, waitMs: 0, budget: partitionBudget, isolation });
-      return { tp, records: result.records.map((r) => ({ ...r, topic })), next: result.nextOffset };
+      return { tp, records: result.records.map((r) => ({ ...r, topic })), next: result.nextOffset, settled: result.settled };
     } catch (err) {
       // A position below the log start (retention or DeleteRecords removed the records) resumes at
       // the log start: nothing still readable is skipped. One past the end applies autoOffsetReset.
@@ -160,6 +215,51 @@ export class Consumer {
       throw err;
     }
   }
+}
+
+/**
+ * A token that lets the next poll answer `answer` again at once while the topics' markers stay
+ * as `markers` shows them, until the member's next heartbeat is due (the full poll refreshes its
+ * session and learns of rebalances). It is the client's own: a forged one only misleads its bearer.
+ */
+function watchToken(groupId: string, answer: MemberAssignment, markers: Record<string, ChangeMarker>, now: number, readAt: number): string | undefined {
+  const { memberId, memberEpoch, heartbeatIntervalMs, assignment } = answer;
+  const watch: Watch = { memberId, memberEpoch, heartbeatIntervalMs, assignment, groupId, markers: Object.fromEntries(Object.entries(markers).map(([id, m]) => [id, m.seq])), until: now + answer.heartbeatIntervalMs, readAt };
+  const token = Buffer.from(JSON.stringify(watch)).toString('base64url');
+  return token.length <= MAX_WATCH_CHARS ? token : undefined;
+}
+
+const watchSchema = z.object({
+  groupId: z.string(),
+  memberId: z.string(),
+  memberEpoch: z.number().int(),
+  heartbeatIntervalMs: z.number().int(),
+  assignment: z.array(z.object({ topic: z.string(), partitions: z.array(z.number().int()) })),
+  markers: z.record(z.string(), z.number().int()),
+  until: z.number().int(),
+  readAt: z.number().int(),
+});
+
+/** The watch, if it is this member's (another member's or group's is ignored). */
+function ownWatch(watch: Watch, groupId: string, memberId: string): Watch | undefined {
+  return watch.groupId === groupId && watch.memberId === memberId ? watch : undefined;
+}
+
+/** No topic of the watch changed since it was handed out. */
+function unchangedSince(watch: Watch, markers: Record<string, ChangeMarker>): boolean {
+  return Object.entries(watch.markers).every(([id, seq]) => markers[id]?.seq === seq);
+}
+
+function parseWatch(token: string): Watch {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
+  } catch {
+    parsed = undefined;
+  }
+  const watch = watchSchema.safeParse(parsed);
+  if (!watch.success) throw new InvalidRequestError('INVALID_WATCH', 'watch must be the watch of an earlier poll answer, unchanged');
+  return watch.data;
 }
 
 /** UNKNOWN_TOPIC (or UNKNOWN_PARTITION): the incarnation the group records has no such log any more. */

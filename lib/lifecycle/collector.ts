@@ -12,6 +12,7 @@ import { allItems } from '../aws/pages.ts';
 import { retry } from '../retry.ts';
 import type { Storage } from '../storage.ts';
 import { ORPHANS_PARTITION_KEY } from '../log/producer.ts';
+import { changesKey } from '../log/changes.ts';
 import { logPartitionKey, partitionItemKeys } from '../log/keys.ts';
 import { keysUnder } from '../log/objects.ts';
 import { DELETED_TOPICS_PARTITION_KEY } from '../topics/topic-store.ts';
@@ -75,6 +76,8 @@ export class Collector {
       const pk = logPartitionKey(topicId, partition);
       for (const key of partitionItemKeys(pk)) report.items += await this.deleteAllItems(key);
     }
+    // Producers bump it only after a commit, which a deleted topic's heads refuse.
+    report.items += await this.deleteAllItems(changesKey(topicId).p);
     for (const prefix of [`segments/${topicId}/`, `logs/${topicId}/`]) report.objects += await this.deletePrefix(prefix);
     await this.forget(record);
     return true;

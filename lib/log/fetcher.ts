@@ -4,6 +4,7 @@ import { paginateQuery } from '@aws-sdk/lib-dynamodb';
 import { decodeFrames, decodeLogIndex, rangeForOffset, rangeForTimestamp, type ByteRange, type LogIndexEntry } from '../codec/log-segment.ts';
 import { decodeBatch, type RecordHeader } from '../codec/segment.ts';
 import { CorruptDataError, InvariantViolationError, NotFoundError, ObjectGoneError, OffsetOutOfRangeError, RecordTooLargeError } from '../errors.ts';
+import { mapLimit } from '../lifecycle/map-limit.ts';
 import { sleep } from '../retry.ts';
 import { SizedCache } from '../sized-cache.ts';
 import type { Storage } from '../storage.ts';
@@ -88,10 +89,29 @@ export interface FetchResult {
   gaps: Array<{ startOffset: number; endOffset: number }>;
   /** read_committed: aborted transactions whose records in the range read were skipped (as Kafka reports them). */
   abortedTransactions: Array<{ producerId: number; firstOffset: number }>;
+  /**
+   * Every offset reserved so far is readable by this reader: none is still being written (or held
+   * by an open transaction, for read_committed). Only then may an idle reader stop reading the
+   * partition and watch its topic's change marker instead (lib/log/changes.ts).
+   */
+  settled: boolean;
 }
 
-/** Index entries read per fetch at most: bounds the parallel GET fan-out of one request (and its gaps). */
-export const MAX_ENTRIES_PER_FETCH = 64;
+/**
+ * Index entries one fetch reads at most: every entry holds at least one offset, so as many as the
+ * largest maxRecords, and a fetch of small batches is bounded by maxBytes/maxRecords, not by them.
+ */
+export const MAX_ENTRIES_PER_FETCH = 10_000;
+/** Entries the first Query of a fetch reads; each further one reads ENTRY_CHUNK_GROWTH times more. */
+const FIRST_ENTRY_CHUNK = 64;
+const ENTRY_CHUNK_GROWTH = 4;
+/** Batch GETs one fetch has in flight at most. */
+export const MAX_PARALLEL_GETS = 16;
+/**
+ * Gaps one response lists at most. Gaps hold no bytes, so maxBytes cannot bound them: their number
+ * is, so that a response stays small whatever the log holds.
+ */
+export const MAX_GAPS_PER_FETCH = 64;
 /** Segments one fetch reads at most (each is usually far larger than a page). */
 const SEGMENTS_PER_FETCH = 4;
 /** Times a read follows offsets that compaction or retention moved under it before giving up. */
@@ -159,7 +179,7 @@ export class Fetcher {
       if (req.offset < end) break;
       if (end < highWatermark) await this.reportBlocked(pk, view, end);
       const remaining = deadline - Date.now();
-      if (remaining <= 0) return { records: [], nextOffset: req.offset, highWatermark, lastStableOffset: lastStableOffset(view), logStartOffset, gaps: [], abortedTransactions: [] };
+      if (remaining <= 0) return { records: [], nextOffset: req.offset, highWatermark, lastStableOffset: lastStableOffset(view), logStartOffset, gaps: [], abortedTransactions: [], settled: end >= view.head.next };
       await sleep(Math.min(delay, remaining));
     }
     return this.readCommitted(pk, req, view);
@@ -211,15 +231,28 @@ export class Fetcher {
     }
   }
 
+  /**
+   * Entries from `req.offset` on, in chunks that grow from FIRST_ENTRY_CHUNK (one Query each, none
+   * for a tailing reader), until the page is full, the readable entries end or MAX_ENTRIES_PER_FETCH
+   * were read: a fetch that one chunk satisfies reads no more, and one of many small batches fills up
+   * to maxBytes/maxRecords. Each chunk's batches are read with at most MAX_PARALLEL_GETS in flight.
+   */
   private async readEntries(pk: string, req: FetchRequest, view: PartitionView, page: Page): Promise<void> {
-    const entries = selectEntries(await this.entriesFrom(pk, req.offset, view, req.maxRecords), req);
-    const aborted = await this.abortedAmong(pk, req, view, entries);
-    const skipped = (e: IndexEntry): e is DataEntry => e.kind === 'data' && e.transactionalProducerId !== undefined && isAborted(aborted, e.transactionalProducerId, e.base);
-    const batches = await Promise.all(entries.map((e) => (e.kind === 'data' && !skipped(e) ? this.readBatch(e) : Promise.resolve([]))));
-    for (const [i, entry] of entries.entries()) {
-      const aborting = skipped(entry);
-      if (!(entry.kind === 'data' && !aborting ? page.add(batches[i]!) : page.gap(entry.base, entry.count))) return;
-      if (aborting) page.aborted(entry.transactionalProducerId!, aborted);
+    for (let offset = req.offset, chunk = FIRST_ENTRY_CHUNK, read = 0; read < MAX_ENTRIES_PER_FETCH && page.remainingRecords > 0; chunk *= ENTRY_CHUNK_GROWTH) {
+      const limit = Math.min(chunk, MAX_ENTRIES_PER_FETCH - read, page.remainingRecords);
+      const entries = selectEntries(await this.entriesFrom(pk, offset, view, limit), offset, page);
+      if (entries.length === 0) return;
+      const aborted = await this.abortedAmong(pk, req, view, entries);
+      const skipped = (e: IndexEntry): e is DataEntry => e.kind === 'data' && e.transactionalProducerId !== undefined && isAborted(aborted, e.transactionalProducerId, e.base);
+      const batches = await mapLimit(entries, MAX_PARALLEL_GETS, (e) => (e.kind === 'data' && !skipped(e) ? this.readBatch(e) : Promise.resolve([])));
+      for (const [i, entry] of entries.entries()) {
+        const aborting = skipped(entry);
+        if (!(entry.kind === 'data' && !aborting ? page.add(batches[i]!) : page.gap(entry.base, entry.count))) return;
+        if (aborting) page.aborted(entry.transactionalProducerId!, aborted);
+      }
+      read += entries.length;
+      const last = entries.at(-1)!;
+      offset = last.base + last.count;
     }
   }
 
@@ -323,7 +356,7 @@ export class Fetcher {
 
   private async firstInEntries(pk: string, view: PartitionView, from: number, timestamp: number): Promise<PageRecord | undefined> {
     for (let cursor = from; cursor < view.highWatermark;) {
-      const entries = await this.entriesFrom(pk, cursor, view, MAX_ENTRIES_PER_FETCH);
+      const entries = await this.entriesFrom(pk, cursor, view, FIRST_ENTRY_CHUNK);
       if (entries.length === 0) return undefined;
       for (const entry of entries) {
         if (entry.kind !== 'data' || entry.maxTimestamp < timestamp) continue;
@@ -346,7 +379,7 @@ export class Fetcher {
   }
 
   /** Committed entries from the one containing `offset` up to the high watermark. */
-  private async entriesFrom(pk: string, offset: number, view: PartitionView, maxRecords: number): Promise<IndexEntry[]> {
+  private async entriesFrom(pk: string, offset: number, view: PartitionView, limit: number): Promise<IndexEntry[]> {
     let entries: IndexEntry[];
     if (view.recent.length > 0 && view.recent[0]!.base <= offset) {
       // Tailing consumers: the entries came with the partition read, no further Query.
@@ -354,8 +387,7 @@ export class Fetcher {
     } else if (offset >= view.head.hwm) {
       entries = view.entries;
     } else {
-      // Every entry holds at least one record, so maxRecords entries always suffice.
-      const limit = Math.min(MAX_ENTRIES_PER_FETCH, maxRecords);
+      // Every entry holds at least one record, so `limit` entries cover `limit` records.
       // Sequential consumers ask for the base of an entry (the last nextOffset): one Query.
       entries = await this.sequencer.queryEntries(pk, offset, limit);
       if (entries[0]?.base !== offset) {
@@ -398,7 +430,7 @@ class Page {
 
   constructor(private readonly req: FetchRequest, view: PartitionView) {
     this.end = readableEnd(view, req);
-    this.result = { records: [], nextOffset: req.offset, highWatermark: view.highWatermark, lastStableOffset: lastStableOffset(view), logStartOffset: view.state.logStart, gaps: [], abortedTransactions: [] };
+    this.result = { records: [], nextOffset: req.offset, highWatermark: view.highWatermark, lastStableOffset: lastStableOffset(view), logStartOffset: view.state.logStart, gaps: [], abortedTransactions: [], settled: this.end >= view.head.next };
   }
 
   /** Reports the aborted transaction of `producerId` whose batch is skipped (once per transaction). */
@@ -414,11 +446,18 @@ class Page {
     return Math.max(0, this.req.maxBytes - this.bytes);
   }
 
+  get remainingRecords(): number {
+    return Math.max(0, this.req.maxRecords - this.result.records.length);
+  }
+
+  /** Nothing was added yet: the first record is returned whatever maxBytes says. */
+  get empty(): boolean {
+    return this.result.records.length === 0;
+  }
+
   /** Crosses a gap; false once the page is full. */
   gap(base: number, count: number): boolean {
-    // Gaps hold no bytes, so maxBytes cannot bound them: their number is bounded like the
-    // entries of one read (64), so that a response stays small whatever the log holds.
-    if (base >= this.end || this.result.gaps.length >= MAX_ENTRIES_PER_FETCH) return false;
+    if (base >= this.end || this.result.gaps.length >= MAX_GAPS_PER_FETCH) return false;
     this.result.gaps.push({ startOffset: Math.max(base, this.req.offset), endOffset: base + count });
     this.result.nextOffset = base + count;
     return true;
@@ -467,16 +506,19 @@ function assertCovers(pk: string, offset: number, entries: IndexEntry[]): IndexE
   return entries;
 }
 
-/** Entries in order until the estimated bytes or record count are covered (at least one). */
-function selectEntries(entries: IndexEntry[], req: FetchRequest): IndexEntry[] {
+/**
+ * Entries from `offset` in order until their estimated records and bytes cover what the page has
+ * room for (at least one, if the page is empty: the first record is returned whatever its size).
+ */
+function selectEntries(entries: IndexEntry[], offset: number, page: Page): IndexEntry[] {
   const selected: IndexEntry[] = [];
   let records = 0;
   let bytes = 0;
-  for (const entry of entries.slice(0, MAX_ENTRIES_PER_FETCH)) {
-    if (selected.length > 0 && (records >= req.maxRecords || bytes >= req.maxBytes)) break;
+  for (const entry of entries) {
+    if ((selected.length > 0 || !page.empty) && (records >= page.remainingRecords || bytes >= page.remainingBytes)) break;
     selected.push(entry);
     if (entry.kind === 'data') {
-      records += entry.base + entry.count - Math.max(entry.base, req.offset);
+      records += entry.base + entry.count - Math.max(entry.base, offset);
       bytes += entry.length;
     }
   }

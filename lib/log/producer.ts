@@ -15,6 +15,7 @@ import type { Storage } from '../storage.ts';
 import { getTopicCached, onTopicLogs, uniqueTimeKey, type Topic } from '../topics/topic-store.ts';
 import { logPartitionKey } from './keys.ts';
 import type { BatchRef, CommitGuard, Sequencer } from './sequencer.ts';
+import { TopicChanges } from './changes.ts';
 
 export type Acks = 'all' | '1' | '0';
 
@@ -67,12 +68,15 @@ export class Producer {
   /** One rotation per topic, so unkeyed load spreads evenly over each topic's partitions. */
   private readonly sticky = new Map<string, StickyPartitioner>();
   private readonly listeners: PersistedListener[] = [];
+  private readonly changes: TopicChanges;
 
   constructor(
     private readonly storage: Storage,
     private readonly sequencer: Sequencer,
     private readonly producers?: ProducerServices,
-  ) {}
+  ) {
+    this.changes = new TopicChanges(storage);
+  }
 
   private stickyFor(topicId: string): StickyPartitioner {
     let partitioner = this.sticky.get(topicId);
@@ -115,6 +119,8 @@ export class Producer {
   /** Upload, then sequence every partition's batch in parallel. */
   async persist(plan: ProducePlan, acks: Acks): Promise<RecordOffset[]> {
     const offsets = await onTopicLogs(this.storage, plan.topic.name, () => this.uploadAndSequence(plan, acks));
+    // After the commits: an idle reader that sees the bump finds the batches (lib/log/changes.ts).
+    await this.changes.bump(plan.topic.topicId);
     for (const listener of this.listeners) listener(plan.topic, plan.batches.map((b) => b.partition));
     return offsets;
   }

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { MAX_SUBSCRIBED_TOPICS } from '../../lambdas/routes/groups.ts';
 import { MAX_BODY_BYTES, MAX_FETCH_BYTES, MAX_RESPONSE_BYTES, RESPONSE_ENVELOPE_BYTES } from '../../lambdas/http/schemas.ts';
-import { MAX_ENTRIES_PER_FETCH } from '../../lib/log/fetcher.ts';
+import { MAX_GAPS_PER_FETCH } from '../../lib/log/fetcher.ts';
 import { MAX_PARTITIONS } from '../../lib/topics/topic-config.ts';
 import { startGroupApi, type GroupApi } from '../groups/group-client.ts';
 import { b64, expectError, type Reply } from './client.ts';
@@ -35,7 +35,7 @@ async function sized(method: string, path: string, body?: unknown): Promise<Repl
 describe('the room kept for all but the records covers the largest envelope', () => {
   it('of a fetch: three offsets and a gap for every index entry read', () => {
     const gap = { startOffset: Number.MAX_SAFE_INTEGER, endOffset: Number.MAX_SAFE_INTEGER };
-    const envelope = { records: [], nextOffset: Number.MAX_SAFE_INTEGER, highWatermark: Number.MAX_SAFE_INTEGER, logStartOffset: Number.MAX_SAFE_INTEGER, gaps: Array(MAX_ENTRIES_PER_FETCH).fill(gap) };
+    const envelope = { records: [], nextOffset: Number.MAX_SAFE_INTEGER, highWatermark: Number.MAX_SAFE_INTEGER, logStartOffset: Number.MAX_SAFE_INTEGER, gaps: Array(MAX_GAPS_PER_FETCH).fill(gap) };
     expect(Buffer.byteLength(JSON.stringify(envelope))).toBeLessThan(RESPONSE_ENVELOPE_BYTES);
   });
 

@@ -43,7 +43,7 @@ function actionsOf(command: Command, tableOf: (name: string) => string): string[
       return `${tableOf(op.TableName)}:${TRANSACT_ACTION[kind]}`;
     });
   }
-  if (name === 'BatchWriteCommand') return Object.keys(input.RequestItems as object).map((t) => `${tableOf(t)}:BatchWriteItem`);
+  if (name === 'BatchWriteCommand' || name === 'BatchGetCommand') return Object.keys(input.RequestItems as object).map((t) => `${tableOf(t)}:${name === 'BatchGetCommand' ? 'BatchGetItem' : 'BatchWriteItem'}`);
   if (DYNAMO_ACTION[name]) return [`${tableOf(input.TableName as string)}:${DYNAMO_ACTION[name]}`];
   const [action, keys] = S3_ACTION[name] ?? [`s3:${name.replace(/Command$/, '')}`, () => ['']];
   return keys(input).map((key) => `${key.split('/')[0]}:${action}`);

@@ -68,14 +68,14 @@ const EXPECTED_ACCESS: Record<FunctionRole, Partial<Record<Granted, string[]>>> 
   groups: {
     groups: ['dynamodb:ConditionCheckItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:Scan', 'dynamodb:UpdateItem'],
     topics: ['dynamodb:GetItem'],
-    log: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
+    log: ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
     'segments/*': ['s3:GetObject'],
     'logs/*': ['s3:GetObject'],
   },
   upstash: {
     groups: ['dynamodb:ConditionCheckItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:Scan'],
     topics: ['dynamodb:GetItem', 'dynamodb:Scan'],
-    log: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
+    log: ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
     'segments/*': ['s3:GetObject', 's3:PutObject'],
     'logs/*': ['s3:GetObject'],
   },
