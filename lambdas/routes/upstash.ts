@@ -12,7 +12,7 @@ import { listTopics } from '../../lib/topics/topic-store.ts';
 import { decodeField, encodeField, responseBudget, utf8Bytes } from '../http/encoding.ts';
 import type { ErrorDialect } from '../http/errors.ts';
 import { jsonBody, parseWith } from '../http/request.ts';
-import { MAX_FETCH_BYTES, MAX_RECORDS_PER_REQUEST, MAX_WAIT_MS, offsetsQuery } from '../http/schemas.ts';
+import { MAX_RECORDS_PER_REQUEST, MAX_WAIT_MS, offsetsQuery } from '../http/schemas.ts';
 import type { Services } from '../http/services.ts';
 import { groupParam, MAX_SUBSCRIBED_TOPICS, partitionNumber, topicName } from './groups.ts';
 import { assertReturnable } from './produce.ts';
