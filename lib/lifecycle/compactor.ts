@@ -10,13 +10,13 @@
 //      value read) and puts the segment item. This is the only step that changes what readers use.
 //   4. drop what the segment replaced: release the intake objects, delete the entries (fenced).
 //      Any leader finishes an interrupted step 4 first thing (dropCompacted).
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { DeleteObjectsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, GetCommand, TransactWriteCommand, UpdateCommand, paginateQuery } from '@aws-sdk/lib-dynamodb';
 import { batchWrite } from '../aws/batch-write.ts';
 import { allItems } from '../aws/pages.ts';
-import { isTransactionConflict } from '../aws/transactions.ts';
+import { isTransactionConflict, transactOnce } from '../aws/transactions.ts';
 import { encodeLogSegment } from '../codec/log-segment.ts';
 import { InvariantViolationError } from '../errors.ts';
 import { retry } from '../retry.ts';
@@ -162,26 +162,21 @@ export class Compactor {
   }
 
   private async commit(lease: Leadership, previousEnd: number, segment: SegmentItem): Promise<void> {
-    // One idempotency token for every attempt: a retry after a lost response is answered as the
-    // commit that already happened, not refused by its own effects.
-    const ClientRequestToken = randomUUID();
+    // A retry after a lost response is answered as the commit that already happened (transactOnce).
     try {
-      await retry(() => this.storage.ddb.send(new TransactWriteCommand({
-        ClientRequestToken,
-        TransactItems: [
-          {
-            Update: {
-              TableName: this.table,
-              Key: { p: lease.pk, o: STATE_OFFSET },
-              UpdateExpression: 'SET #segEnd = :end ADD #segs :one, #segBytes :size',
-              ConditionExpression: `${leaseClauses.epochMatches} AND ${clauses.segmentsEndAt}`,
-              ExpressionAttributeNames: { '#epoch': 'epoch', '#segEnd': 'segEnd', '#segs': 'segs', '#segBytes': 'segBytes' },
-              ExpressionAttributeValues: { ':epoch': lease.epoch, ':start': previousEnd, ':end': segment.end, ':one': 1, ':size': segment.size },
-            },
+      await transactOnce(this.storage, [
+        {
+          Update: {
+            TableName: this.table,
+            Key: { p: lease.pk, o: STATE_OFFSET },
+            UpdateExpression: 'SET #segEnd = :end ADD #segs :one, #segBytes :size',
+            ConditionExpression: `${leaseClauses.epochMatches} AND ${clauses.segmentsEndAt}`,
+            ExpressionAttributeNames: { '#epoch': 'epoch', '#segEnd': 'segEnd', '#segs': 'segs', '#segBytes': 'segBytes' },
+            ExpressionAttributeValues: { ':epoch': lease.epoch, ':start': previousEnd, ':end': segment.end, ':one': 1, ':size': segment.size },
           },
-          { Put: { TableName: this.table, Item: segmentToItem(lease.pk, segment), ConditionExpression: clauses.segmentUnwritten, ExpressionAttributeNames: { '#o': 'o' } } },
-        ],
-      })), { isRetryable: isTransactionConflict });
+        },
+        { Put: { TableName: this.table, Item: segmentToItem(lease.pk, segment), ConditionExpression: clauses.segmentUnwritten, ExpressionAttributeNames: { '#o': 'o' } } },
+      ]);
     } catch (err) {
       if (!(err instanceof TransactionCanceledException)) throw err;
       // Nothing was committed (a commit that landed is found by its token, or by its own key below,

@@ -15,11 +15,10 @@
 //   4. `hwm` is advanced lazily (one writer in HWM_ADVANCE_EVERY, or a reader facing a long walk),
 //      trimming the reservations below it, which keeps the head item small.
 import { randomBytes } from 'node:crypto';
-import { GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { randomUUID } from 'node:crypto';
-import { isTransactionConflict } from '../aws/transactions.ts';
+import { transactOnce, type TransactItem } from '../aws/transactions.ts';
 import { InvariantViolationError, PartitionLogMissingError, StorageUnavailableError } from '../errors.ts';
 import { retry, sleep } from '../retry.ts';
 import type { Storage } from '../storage.ts';
@@ -104,8 +103,7 @@ export interface MarkerEntry extends EntryCommon {
 export type TransactionOutcome = 'commit' | 'abort';
 export type IndexEntry = DataEntry | GapEntry | MarkerEntry;
 
-/** What a guarded commit writes besides the entry, atomically with it. */
-export type TransactItem = NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']>[number];
+export type { TransactItem };
 
 /**
  * Items committed in one transaction with a batch's index entry (the producer's sequence, the
@@ -306,13 +304,8 @@ export class Sequencer {
    */
   private async transactIfUnclaimed(pk: string, entry: IndexEntry, guard: Pick<CommitGuard, 'items'>): Promise<IndexEntry | undefined> {
     const items = guard.items(entry as DataEntry);
-    // One token for every attempt: a retry of a transaction that was applied succeeds as a no-op.
-    const ClientRequestToken = randomUUID();
     try {
-      await retry(() => this.storage.ddb.send(new TransactWriteCommand({
-        ClientRequestToken,
-        TransactItems: [{ Put: { TableName: this.table, Item: entryToItem(pk, entry), ConditionExpression: clauses.offsetUnclaimed, ExpressionAttributeNames: { '#o': 'o' } } }, ...items],
-      })), { isRetryable: isTransactionConflict });
+      await transactOnce(this.storage, [{ Put: { TableName: this.table, Item: entryToItem(pk, entry), ConditionExpression: clauses.offsetUnclaimed, ExpressionAttributeNames: { '#o': 'o' } } }, ...items]);
       return undefined;
     } catch (err) {
       if (!(err instanceof TransactionCanceledException)) throw err;

@@ -11,10 +11,9 @@
 //               producer) and finishes or aborts whatever transaction it left
 //   timeout     a transaction past its deadline is aborted (with an epoch bump, as in Kafka) by the
 //               next reader it blocks, the next init, or its own producer's next request
-import { randomUUID } from 'node:crypto';
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, PutCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { isTransactionConflict } from '../aws/transactions.ts';
+import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { isTransactionConflict, transactOnce } from '../aws/transactions.ts';
 import { ConflictError, InvalidRequestError, PartitionLogMissingError, StorageUnavailableError } from '../errors.ts';
 import type { Offsets } from '../groups/offsets.ts';
 import type { Committer, OffsetCommit, TopicOffset } from '../groups/group-store.ts';
@@ -135,25 +134,21 @@ export class TransactionCoordinator {
         continue;
       }
       const epoch = current.epoch + 1;
-      const ClientRequestToken = randomUUID();
       try {
-        await retry(() => this.producers.storage.ddb.send(new TransactWriteCommand({
-          ClientRequestToken,
-          TransactItems: [
-            {
-              Update: {
-                TableName: this.table,
-                Key: transactionKey(transactionalId),
-                // An open transaction is aborted at the new epoch: the old producer can no longer touch it.
-                UpdateExpression: 'SET #epoch = :epoch, #state = :next, #timeoutMs = :timeoutMs, #expiresAt = :expiresAt',
-                ConditionExpression: `#epoch = :previous AND ${clauses.stateIs}`,
-                ExpressionAttributeNames: { '#epoch': 'epoch', '#state': 'state', '#timeoutMs': 'timeoutMs', '#expiresAt': 'expiresAt' },
-                ExpressionAttributeValues: { ':epoch': epoch, ':previous': current.epoch, ':from': current.state, ':next': current.state === 'ongoing' ? 'prepareAbort' : 'empty', ':timeoutMs': timeoutMs, ':expiresAt': expiresIn(this.now(), PRODUCER_ID_TTL_MS) },
-              },
+        await transactOnce(this.producers.storage, [
+          {
+            Update: {
+              TableName: this.table,
+              Key: transactionKey(transactionalId),
+              // An open transaction is aborted at the new epoch: the old producer can no longer touch it.
+              UpdateExpression: 'SET #epoch = :epoch, #state = :next, #timeoutMs = :timeoutMs, #expiresAt = :expiresAt',
+              ConditionExpression: `#epoch = :previous AND ${clauses.stateIs}`,
+              ExpressionAttributeNames: { '#epoch': 'epoch', '#state': 'state', '#timeoutMs': 'timeoutMs', '#expiresAt': 'expiresAt' },
+              ExpressionAttributeValues: { ':epoch': epoch, ':previous': current.epoch, ':from': current.state, ':next': current.state === 'ongoing' ? 'prepareAbort' : 'empty', ':timeoutMs': timeoutMs, ':expiresAt': expiresIn(this.now(), PRODUCER_ID_TTL_MS) },
             },
-            this.producerEpochUpdate(current.producerId, epoch, transactionalId),
-          ],
-        })), { isRetryable: isTransactionConflict });
+          },
+          this.producerEpochUpdate(current.producerId, epoch, transactionalId),
+        ]);
       } catch (err) {
         if (err instanceof TransactionCanceledException) continue; // raced another init or completer: read again
         throw err;
@@ -188,24 +183,20 @@ export class TransactionCoordinator {
     for (let i = 0; i < pks.length; i += PINS_PER_TRANSACTION) {
       const chunk = pks.slice(i, i + PINS_PER_TRANSACTION);
       const now = this.now();
-      const ClientRequestToken = randomUUID();
       try {
-        await retry(() => this.producers.storage.ddb.send(new TransactWriteCommand({
-          ClientRequestToken,
-          TransactItems: [
-            {
-              Update: {
-                TableName: this.table,
-                Key: transactionKey(transactionalId),
-                UpdateExpression: 'SET #state = :ongoing, #deadline = if_not_exists(#deadline, :deadline) ADD #partitions :pks REMOVE #expiresAt',
-                ConditionExpression: `${clauses.epochMatches} AND ${clauses.transactionIs} AND ${clauses.writable} AND ${clauses.beforeDeadline}`,
-                ExpressionAttributeNames: { '#pid': 'pid', '#epoch': 'epoch', '#txnSeq': 'txnSeq', '#state': 'state', '#deadline': 'deadline', '#partitions': 'partitions', '#expiresAt': 'expiresAt' },
-                ExpressionAttributeValues: { ':pid': identity.producerId, ':epoch': identity.producerEpoch, ':transaction': transaction, ':empty': 'empty', ':ongoing': 'ongoing', ':now': now, ':deadline': now + current.timeoutMs, ':pks': new Set(chunk) },
-              },
+        await transactOnce(this.producers.storage, [
+          {
+            Update: {
+              TableName: this.table,
+              Key: transactionKey(transactionalId),
+              UpdateExpression: 'SET #state = :ongoing, #deadline = if_not_exists(#deadline, :deadline) ADD #partitions :pks REMOVE #expiresAt',
+              ConditionExpression: `${clauses.epochMatches} AND ${clauses.transactionIs} AND ${clauses.writable} AND ${clauses.beforeDeadline}`,
+              ExpressionAttributeNames: { '#pid': 'pid', '#epoch': 'epoch', '#txnSeq': 'txnSeq', '#state': 'state', '#deadline': 'deadline', '#partitions': 'partitions', '#expiresAt': 'expiresAt' },
+              ExpressionAttributeValues: { ':pid': identity.producerId, ':epoch': identity.producerEpoch, ':transaction': transaction, ':empty': 'empty', ':ongoing': 'ongoing', ':now': now, ':deadline': now + current.timeoutMs, ':pks': new Set(chunk) },
             },
-            ...chunk.map((pk) => this.sequencer.pinItem(pk, { producerId: identity.producerId, transaction })),
-          ],
-        })), { isRetryable: isTransactionConflict });
+          },
+          ...chunk.map((pk) => this.sequencer.pinItem(pk, { producerId: identity.producerId, transaction })),
+        ]);
       } catch (err) {
         if (!(err instanceof TransactionCanceledException)) throw err;
         const [coordinator, ...heads] = (err.CancellationReasons ?? []).map((r) => r.Code === 'ConditionalCheckFailed');
@@ -305,24 +296,20 @@ export class TransactionCoordinator {
       const groupItems = offsets ? this.offsets.transactionalCommitItems(offsets.groupId, offsets.member, offsets.offsets, puts) : [];
       // One token for every attempt: a retry after an applied but unanswered decision is a no-op,
       // not a refusal by its own effect (the state is no longer ongoing).
-      const ClientRequestToken = randomUUID();
       try {
-        await retry(() => this.producers.storage.ddb.send(new TransactWriteCommand({
-          ClientRequestToken,
-          TransactItems: [
-            {
-              Update: {
-                TableName: this.table,
-                Key: transactionKey(current.transactionalId),
-                UpdateExpression: 'SET #state = :next',
-                ConditionExpression: `${clauses.epochMatches} AND ${clauses.stateIs}`,
-                ExpressionAttributeNames: { '#pid': 'pid', '#epoch': 'epoch', '#state': 'state' },
-                ExpressionAttributeValues: { ':pid': current.producerId, ':epoch': current.epoch, ':from': 'ongoing', ':next': prepared[outcome] },
-              },
+        await transactOnce(this.producers.storage, [
+          {
+            Update: {
+              TableName: this.table,
+              Key: transactionKey(current.transactionalId),
+              UpdateExpression: 'SET #state = :next',
+              ConditionExpression: `${clauses.epochMatches} AND ${clauses.stateIs}`,
+              ExpressionAttributeNames: { '#pid': 'pid', '#epoch': 'epoch', '#state': 'state' },
+              ExpressionAttributeValues: { ':pid': current.producerId, ':epoch': current.epoch, ':from': 'ongoing', ':next': prepared[outcome] },
             },
-            ...groupItems,
-          ],
-        })), { isRetryable: isTransactionConflict });
+          },
+          ...groupItems,
+        ]);
         return;
       } catch (err) {
         if (!(err instanceof TransactionCanceledException)) throw err;

@@ -141,7 +141,9 @@ describe('npm start', { timeout: 120_000 }, () => {
     const dataDir = newDataDir();
     const first = await npmStart(dataDir);
     expect((await post(first.url, '/v1/topics', { name: 'torn', partitions: 1 })).status).toBe(201);
-    expect((await post(first.url, '/v1/topics/torn/records', { records: [{ value: 'kept' }] })).status).toBe(200);
+    // Larger than a small write, so that it is an object in S3.
+    const kept = 'kept'.padEnd(8192, '.');
+    expect((await post(first.url, '/v1/topics/torn/records', { records: [{ value: kept }] })).status).toBe(200);
     await killTree(first);
 
     const bucketDir = join(dataDir, 's3', 'queue-segments');
@@ -157,7 +159,7 @@ describe('npm start', { timeout: 120_000 }, () => {
 
     const second = await npmStart(dataDir);
     expect(second.output()).toMatch(/repaired S3 data after an interrupted run: .*cut-after-bytes\.seg: removed/);
-    expect([...(await readPartition(second.url, 'torn', 0)).values()]).toEqual(['kept']);
+    expect([...(await readPartition(second.url, 'torn', 0)).values()]).toEqual([kept]);
   });
 
   it.each([

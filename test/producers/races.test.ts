@@ -9,6 +9,7 @@ import { createServices } from '../../lambdas/http/services.ts';
 import { logPartitionKey } from '../../lib/log/keys.ts';
 import { producerKey } from '../../lib/producers/producer-store.ts';
 import { getTopic } from '../../lib/topics/topic-store.ts';
+import { TxnProducer, committedValues, type Identity } from './transactional-producer.ts';
 import { Api, startApi } from '../api/client.ts';
 import { withDynamoFaults } from '../support/faults.ts';
 
@@ -22,51 +23,6 @@ async function topic(partitions = 1): Promise<string> {
   const name = `races-${counter++}`;
   await api.createTopic(name, partitions);
   return name;
-}
-
-interface Identity {
-  producerId: number;
-  producerEpoch: number;
-}
-
-class TxnProducer {
-  readonly sequences = new Map<string, number>();
-  constructor(readonly transactionalId: string, public identity: Identity) {}
-
-  static async init(transactionalId: string, timeoutMs?: number): Promise<TxnProducer> {
-    const res = await api.call('POST', '/v1/producers', { transactionalId, ...(timeoutMs && { transactionTimeoutMs: timeoutMs }) });
-    expect(res.status, JSON.stringify(res.body)).toBe(200);
-    return new TxnProducer(transactionalId, res.body);
-  }
-
-  async send(name: string, values: string[], partition = 0) {
-    const key = `${name}/${partition}`;
-    const baseSequence = this.sequences.get(key) ?? 0;
-    const res = await api.produceRaw(name, { records: values.map((value) => ({ value, partition })), ...this.identity, sequences: [{ partition, baseSequence }], transactionalId: this.transactionalId });
-    if (res.status === 200) this.sequences.set(key, baseSequence + values.length);
-    return res;
-  }
-
-  end(outcome: 'commit' | 'abort') {
-    return api.call('POST', `/v1/transactions/${this.transactionalId}/${outcome}`, this.identity);
-  }
-}
-
-declare module '../api/client.ts' {
-  interface FetchReply {
-    lastStableOffset: number;
-    abortedTransactions: Array<{ producerId: number; firstOffset: number }>;
-  }
-}
-
-async function committedValues(name: string, partition = 0): Promise<string[]> {
-  const values: string[] = [];
-  for (let offset = 0; ;) {
-    const page = await api.fetch(name, partition, { offset, isolation: 'read_committed', waitMs: 0 });
-    values.push(...page.records.map((r) => r.value!));
-    if (page.nextOffset === offset || page.nextOffset >= page.lastStableOffset) return values;
-    offset = page.nextOffset;
-  }
 }
 
 async function pk(name: string, partition = 0): Promise<string> {
@@ -83,7 +39,7 @@ describe('transaction races', () => {
   // just read). T2's records so far get T1's outcome.
   it('a stale completer of a committed transaction does not commit the next transaction of the producer (read of aborted data)', async () => {
     const name = await topic();
-    const producer = await TxnProducer.init('races-stale-commit');
+    const producer = await TxnProducer.init(api, 'races-stale-commit');
     expect((await producer.send(name, ['t1'])).status).toBe(200);
     // Completer A reads the coordinator item between the decision and the close.
     const seen = (await api.services.producers.transactions.read(producer.transactionalId))!;
@@ -94,12 +50,12 @@ describe('transaction races', () => {
     // A resumes.
     await api.services.producers.transactions.complete(stale);
     expect((await producer.end('abort')).status).toBe(200);
-    expect(await committedValues(name)).toEqual(['t1']);
+    expect(await committedValues(api, name)).toEqual(['t1']);
   });
 
   it('a stale completer of an aborted transaction does not abort the next, committed transaction of the producer (lost committed write)', async () => {
     const name = await topic();
-    const producer = await TxnProducer.init('races-stale-abort');
+    const producer = await TxnProducer.init(api, 'races-stale-abort');
     expect((await producer.send(name, ['t1'])).status).toBe(200);
     const seen = (await api.services.producers.transactions.read(producer.transactionalId))!;
     const stale = { ...seen, state: 'prepareAbort' as const };
@@ -107,7 +63,7 @@ describe('transaction races', () => {
     expect((await producer.send(name, ['t2'])).status).toBe(200);
     await api.services.producers.transactions.complete(stale);
     expect((await producer.end('commit')).status).toBe(200);
-    expect(await committedValues(name)).toEqual(['t2']);
+    expect(await committedValues(api, name)).toEqual(['t2']);
   });
 
   // The producer item (producer/<pid>) gets its expiresAt at create and at an epoch bump
@@ -117,7 +73,7 @@ describe('transaction races', () => {
   // checking that activity left it unchanged) or deleting the item as the TTL would.
   it('activity keeps a producer id alive: its expiry counts from its last use', async () => {
     const name = await topic();
-    const producer = await TxnProducer.init('races-expiry');
+    const producer = await TxnProducer.init(api, 'races-expiry');
     const key = producerKey(producer.identity.producerId);
     const expiresAt = async () => (await api.storage.ddb.send(new GetCommand({ TableName: api.storage.config.groupsTable, Key: key, ConsistentRead: true }))).Item?.expiresAt as number;
     // Six days and 23 hours after the init, the producer is still busy:
@@ -126,17 +82,17 @@ describe('transaction races', () => {
     expect((await producer.send(name, ['x'])).status).toBe(200);
     expect(await expiresAt()).toBeGreaterThan(soon + 6 * 24 * 3600);
     expect((await producer.end('commit')).status).toBe(200);
-    expect(await committedValues(name)).toEqual(['x']);
+    expect(await committedValues(api, name)).toEqual(['x']);
   });
 
   it('a transactional id whose producer item the TTL deleted can be initialised again and write', async () => {
     const name = await topic();
-    const producer = await TxnProducer.init('races-ttl');
+    const producer = await TxnProducer.init(api, 'races-ttl');
     expect((await producer.send(name, ['a'])).status).toBe(200);
     expect((await producer.end('commit')).status).toBe(200);
     // DynamoDB's TTL deletes the producer item (7 days after the init, however busy the id was).
     await api.storage.ddb.send(new DeleteCommand({ TableName: api.storage.config.groupsTable, Key: producerKey(producer.identity.producerId) }));
-    const again = await TxnProducer.init('races-ttl');
+    const again = await TxnProducer.init(api, 'races-ttl');
     const res = await again.send(name, ['b']);
     expect(res.status, JSON.stringify(res.body)).toBe(200);
   });
@@ -161,7 +117,7 @@ describe('transaction races', () => {
   // inherits the old pin (if_not_exists), so its outcome is applied to the earlier one's records.
   it('a marker transaction cancelled by conflicts is not mistaken for a finished one (pin leak, LSO stuck)', async () => {
     const name = await topic();
-    const producer = await TxnProducer.init('races-conflict');
+    const producer = await TxnProducer.init(api, 'races-conflict');
     expect((await producer.send(name, ['t1'])).status).toBe(200);
     const conflicted = withDynamoFaults(api.storage, (command) => {
       const items = (command.input.TransactItems as Array<{ Put?: { Item?: { kind?: string } } }> | undefined) ?? [];
@@ -181,7 +137,7 @@ describe('transaction races', () => {
     expect((await producer.end('commit')).status).toBe(200);
     expect((await producer.send(name, ['t2'])).status).toBe(200);
     expect((await producer.end('abort')).status).toBe(200);
-    expect(await committedValues(name)).toEqual(['t1']);
+    expect(await committedValues(api, name)).toEqual(['t1']);
   });
   // batchCheck identifies the transaction by (producer, epoch, state ongoing, partition
   // registered) only, so a batch registered and reserved in T1 whose commit stalls can commit after
@@ -193,7 +149,7 @@ describe('transaction races', () => {
   // server).
   it('a stalled batch of an aborted transaction cannot commit into the next transaction (acknowledged in a committed transaction, read as aborted)', async () => {
     const name = await topic();
-    const producer = await TxnProducer.init('races-aba');
+    const producer = await TxnProducer.init(api, 'races-aba');
     expect((await producer.send(name, ['a'])).status).toBe(200);
     let release!: () => void;
     const released = new Promise<void>((r) => (release = r));
@@ -222,6 +178,6 @@ describe('transaction races', () => {
     expect(answer.status, JSON.stringify(answer.body)).toBe(200);
     expect((await producer.end('commit')).status).toBe(200);
     // b was acknowledged in T2, which committed.
-    expect(await committedValues(name)).toEqual(['b']);
+    expect(await committedValues(api, name)).toEqual(['b']);
   });
 });

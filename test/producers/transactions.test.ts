@@ -6,6 +6,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { logPartitionKey } from '../../lib/log/keys.ts';
 import { getTopic } from '../../lib/topics/topic-store.ts';
+import { TxnProducer, committedValues } from './transactional-producer.ts';
 import { Api, expectError, startApi, type FetchReply } from '../api/client.ts';
 
 let api: Api;
@@ -20,60 +21,15 @@ async function topic(partitions = 1, config?: Record<string, unknown>): Promise<
   return name;
 }
 
-interface Identity {
-  producerId: number;
-  producerEpoch: number;
-}
-
-class TxnProducer {
-  private readonly sequences = new Map<string, number>();
-  constructor(readonly transactionalId: string, public identity: Identity) {}
-
-  static async init(transactionalId: string, timeoutMs?: number): Promise<TxnProducer> {
-    const res = await api.call('POST', '/v1/producers', { transactionalId, ...(timeoutMs && { transactionTimeoutMs: timeoutMs }) });
-    expect(res.status, JSON.stringify(res.body)).toBe(200);
-    return new TxnProducer(transactionalId, res.body);
-  }
-
-  async send(name: string, values: string[], partition = 0) {
-    const key = `${name}/${partition}`;
-    const baseSequence = this.sequences.get(key) ?? 0;
-    const res = await api.produceRaw(name, { records: values.map((value) => ({ value, partition })), ...this.identity, sequences: [{ partition, baseSequence }], transactionalId: this.transactionalId });
-    if (res.status === 200) this.sequences.set(key, baseSequence + values.length);
-    return res;
-  }
-
-  end(outcome: 'commit' | 'abort') {
-    return api.call('POST', `/v1/transactions/${this.transactionalId}/${outcome}`, this.identity);
-  }
-}
-
 async function read(name: string, isolation: 'read_committed' | 'read_uncommitted', partition = 0): Promise<FetchReply> {
   return api.fetch(name, partition, { offset: 0, isolation });
-}
-
-async function committedValues(name: string, partition = 0): Promise<string[]> {
-  const values: string[] = [];
-  for (let offset = 0; ;) {
-    const page = await api.fetch(name, partition, { offset, isolation: 'read_committed' });
-    values.push(...page.records.map((r) => r.value!));
-    if (page.nextOffset === offset || page.nextOffset >= page.lastStableOffset) return values;
-    offset = page.nextOffset;
-  }
-}
-
-declare module '../api/client.ts' {
-  interface FetchReply {
-    lastStableOffset: number;
-    abortedTransactions: Array<{ producerId: number; firstOffset: number }>;
-  }
 }
 
 describe('transactions', () => {
   it('read_committed stops at an open transaction; commit makes every write of it visible at once', async () => {
     const [a, b] = [await topic(), await topic()];
     const plain = await api.produce(a, [{ value: 'before', partition: 0 }]);
-    const producer = await TxnProducer.init('t-commit');
+    const producer = await TxnProducer.init(api, 't-commit');
     expect((await producer.send(a, ['a1', 'a2'])).status).toBe(200);
     expect((await producer.send(b, ['b1'])).status).toBe(200);
     await api.produce(a, [{ value: 'after', partition: 0 }]);
@@ -82,20 +38,20 @@ describe('transactions', () => {
     expect(open.lastStableOffset).toBe(plain[0]!.offset + 1);
     expect(open.highWatermark).toBe(4);
     expect((await read(a, 'read_uncommitted')).records.map((r) => r.value)).toEqual(['before', 'a1', 'a2', 'after']);
-    expect(await committedValues(b)).toEqual([]);
+    expect(await committedValues(api, b)).toEqual([]);
     expect((await producer.end('commit')).status).toBe(200);
     // A retried commit is answered as before; an abort of the committed transaction is refused.
     expect((await producer.end('commit')).status).toBe(200);
     expectError(await producer.end('abort'), 409, 'INVALID_TXN_STATE', ['committed']);
-    expect(await committedValues(a)).toEqual(['before', 'a1', 'a2', 'after']);
-    expect(await committedValues(b)).toEqual(['b1']);
+    expect(await committedValues(api, a)).toEqual(['before', 'a1', 'a2', 'after']);
+    expect(await committedValues(api, b)).toEqual(['b1']);
     // The markers take an offset each and read as gaps.
     expect((await read(b, 'read_committed')).highWatermark).toBe(2);
   });
 
   it('abort hides the transaction from read_committed readers (reported as aborted), not from read_uncommitted', async () => {
     const name = await topic();
-    const producer = await TxnProducer.init('t-abort');
+    const producer = await TxnProducer.init(api, 't-abort');
     await producer.send(name, ['x1', 'x2']);
     await api.produce(name, [{ value: 'plain', partition: 0 }]);
     expect((await producer.end('abort')).status).toBe(200);
@@ -107,21 +63,21 @@ describe('transactions', () => {
     // The next transaction of the same producer commits normally, and only it is visible.
     await producer.send(name, ['y1']);
     await producer.end('commit');
-    expect(await committedValues(name)).toEqual(['plain', 'y1']);
+    expect(await committedValues(api, name)).toEqual(['plain', 'y1']);
   });
 
   it('a new producer with the same transactional id fences the old one and aborts its open transaction', async () => {
     const name = await topic();
-    const zombie = await TxnProducer.init('t-fence');
+    const zombie = await TxnProducer.init(api, 't-fence');
     await zombie.send(name, ['zombie-1']);
-    const successor = await TxnProducer.init('t-fence');
+    const successor = await TxnProducer.init(api, 't-fence');
     expect(successor.identity.producerId).toBe(zombie.identity.producerId);
     expect(successor.identity.producerEpoch).toBe(zombie.identity.producerEpoch + 1);
     expectError(await zombie.send(name, ['zombie-2']), 409, 'PRODUCER_FENCED');
     expectError(await zombie.end('commit'), 409, 'PRODUCER_FENCED');
     await successor.send(name, ['new-1']);
     await successor.end('commit');
-    expect(await committedValues(name)).toEqual(['new-1']);
+    expect(await committedValues(api, name)).toEqual(['new-1']);
   });
 
   it('offsets sent to a transaction are committed with it, and not at all if it aborts', async () => {
@@ -137,7 +93,7 @@ describe('transactions', () => {
       memberEpoch = hb.body.memberEpoch;
       if (hb.body.assignment?.some((a: { topic: string }) => a.topic === input)) break;
     }
-    const producer = await TxnProducer.init('t-offsets');
+    const producer = await TxnProducer.init(api, 't-offsets');
     const offsets = (offset: number) => ({ ...producer.identity, groupId: 'g-txn', memberId, memberEpoch, offsets: [{ topic: input, partition: 0, offset }] });
     await producer.send(output, ['o0']);
     expect((await api.call('POST', `/v1/transactions/${producer.transactionalId}/offsets`, offsets(1))).status).toBe(200);
@@ -148,25 +104,25 @@ describe('transactions', () => {
     expect((await api.call('POST', `/v1/transactions/${producer.transactionalId}/offsets`, offsets(2))).status).toBe(200);
     await producer.end('commit');
     expect(JSON.stringify(await committed())).toContain('"committedOffset":2');
-    expect(await committedValues(output)).toEqual(['o0-again']);
+    expect(await committedValues(api, output)).toEqual(['o0-again']);
   });
 
   it('a transaction past its timeout is aborted by the read_committed reader it blocks, and its producer is fenced', async () => {
     const name = await topic();
-    const producer = await TxnProducer.init('t-timeout', 1000);
+    const producer = await TxnProducer.init(api, 't-timeout', 1000);
     await producer.send(name, ['late']);
     await api.produce(name, [{ value: 'plain', partition: 0 }]);
     expect((await read(name, 'read_committed')).records).toEqual([]);
     await new Promise((r) => setTimeout(r, 1200));
     const page = await api.fetch(name, 0, { offset: 0, isolation: 'read_committed', waitMs: 500 });
     expect(page.lastStableOffset).toBe(page.highWatermark);
-    expect(await committedValues(name)).toEqual(['plain']);
+    expect(await committedValues(api, name)).toEqual(['plain']);
     expectError(await producer.end('commit'), 409, 'PRODUCER_FENCED');
   });
 
   it('compaction stops at the last stable offset and keeps only committed data in segments', async () => {
     const name = await topic(1, { 'segment.ms': 1000 });
-    const producer = await TxnProducer.init('t-compact');
+    const producer = await TxnProducer.init(api, 't-compact');
     await api.produce(name, [{ value: 'p0', partition: 0 }]);
     await producer.send(name, ['aborted']);
     await producer.end('abort');
@@ -180,14 +136,14 @@ describe('transactions', () => {
     expect(view.state.segmentsEnd).toBeGreaterThan(0);
     expect(view.state.segmentsEnd).toBeLessThanOrEqual(Math.min(...view.head.openTransactions.map((pin) => pin.first)));
     expect((await api.fetchAll(name, 0)).map((r) => r.value)).toEqual(['p0', 'kept', 'open']);
-    expect(await committedValues(name)).toEqual(['p0', 'kept']);
+    expect(await committedValues(api, name)).toEqual(['p0', 'kept']);
     await producer.end('commit');
-    expect(await committedValues(name)).toEqual(['p0', 'kept', 'open']);
+    expect(await committedValues(api, name)).toEqual(['p0', 'kept', 'open']);
   });
 
   it('markers take part in trimming the head: alternating batches and commits keep it small', async () => {
     const name = await topic();
-    const producer = await TxnProducer.init('t-trim');
+    const producer = await TxnProducer.init(api, 't-trim');
     for (let i = 0; i < 20; i++) {
       expect((await producer.send(name, [`v${i}`])).status).toBe(200);
       expect((await producer.end('commit')).status).toBe(200);
@@ -196,6 +152,6 @@ describe('transactions', () => {
     const { head } = await api.services.sequencer.read(logPartitionKey(t.topicId, 0), { withTail: false });
     // 40 reservations were made; each 8th reservation trims the ones below it.
     expect(head.resv.length).toBeLessThan(16);
-    expect(await committedValues(name)).toHaveLength(20);
+    expect(await committedValues(api, name)).toHaveLength(20);
   });
 });
