@@ -7,7 +7,7 @@ import { Producer } from '../../lib/log/producer.ts';
 import { Sequencer } from '../../lib/log/sequencer.ts';
 import { createStorage, type Storage } from '../../lib/storage.ts';
 import { createTopic } from '../../lib/topics/topic-store.ts';
-import { testStorage } from '../support/stack.ts';
+import { testStorage, withIntakeObjects } from '../support/stack.ts';
 
 const BATCHES = 300;
 const VALUE_BYTES = 100;
@@ -33,7 +33,8 @@ function observedFetcher() {
 beforeAll(async () => {
   storage = await testStorage();
   await createTopic(storage, { name: topic, partitions: 1 });
-  const producer = new Producer(storage, new Sequencer(storage));
+  // Through intake objects in S3 (not small writes), so that reading the batches takes GETs.
+  const producer = new Producer(withIntakeObjects(storage), new Sequencer(storage));
   // One record per batch, one batch per produce request: the log of a chatty, tiny producer.
   for (let i = 0; i < BATCHES; i += 20) {
     await Promise.all(Array.from({ length: 20 }, async (_, j) => {
