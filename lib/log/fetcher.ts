@@ -384,7 +384,7 @@ export class Fetcher {
     if (view.recent.length > 0 && view.recent[0]!.base <= offset) {
       // Tailing consumers: the entries came with the partition read, no further Query.
       entries = view.recent;
-    } else if (offset >= view.head.hwm) {
+    } else if (view.entries.length > 0 && view.entries[0]!.base <= offset) {
       entries = view.entries;
     } else {
       // Every entry holds at least one record, so `limit` entries cover `limit` records.

@@ -135,8 +135,13 @@ export interface PartitionView {
   state: PartitionState;
   /** Every offset below this is committed data or a resolved gap. */
   highWatermark: number;
-  /** Entries from head.hwm up to highWatermark, in offset order. */
+  /**
+   * The entries the walk found, up to highWatermark, in offset order: from head.hwm, or from the
+   * first reservation above this process's walked floor (see `walkedFloor`).
+   */
   entries: IndexEntry[];
+  /** How many of head.resv lie below highWatermark: the reservations an advance may trim. */
+  resolved: number;
   /** The newest committed entries below highWatermark (a contiguous run ending there), in offset order. */
   recent: IndexEntry[];
   hole?: Hole;
@@ -160,6 +165,9 @@ const TAIL_WINDOW = 32;
 
 /** Reservations trimmed from the head by one advance at most. */
 const MAX_ADVANCE = 200;
+
+/** Partitions whose walked floor one process remembers; beyond that it forgets them all and starts over. */
+const MAX_WALKED_FLOORS = 100_000;
 
 export function emptyHead() {
   return { o: HEAD_OFFSET, next: 0, hwm: 0, seq: 0, resv: [] as StoredReservation[] };
@@ -237,6 +245,8 @@ function entryToItem(pk: string, entry: IndexEntry): Record<string, unknown> {
 
 export class Sequencer {
   readonly options: SequencerOptions;
+  /** Per partition, the highest high watermark a walk of this process found (see `walkedFloor`). */
+  private readonly walkedFloors = new Map<string, number>();
 
   constructor(private readonly storage: Storage, options: Partial<SequencerOptions> = {}) {
     this.options = { ...DEFAULT_SEQUENCER_OPTIONS, ...options };
@@ -347,14 +357,34 @@ export class Sequencer {
   }
 
   /**
+   * The highest high watermark a walk of this process found for `pk` (0 if none yet). Every
+   * reservation below it had an entry at its base when that walk ran, and entries are immutable
+   * and deleted only below the stored hwm: so a later walk need not look at them again, and a read
+   * need only fetch the entries at or above it. A floor, never a claim about the present: the high
+   * watermark only grows, and each read still reads the head.
+   */
+  walkedFloor(pk: string): number {
+    return this.walkedFloors.get(pk) ?? 0;
+  }
+
+  private noteWalked(pk: string, highWatermark: number): void {
+    if (highWatermark <= this.walkedFloor(pk)) return;
+    if (this.walkedFloors.size >= MAX_WALKED_FLOORS) this.walkedFloors.clear();
+    this.walkedFloors.set(pk, highWatermark);
+  }
+
+  /**
    * Reads the head (with the lifecycle state beside it, in the same Query) and, in parallel, the
-   * newest TAIL_WINDOW entries. Entries are immutable and
-   * both calls start after any earlier read finished, so everything an earlier read saw is in the
-   * window's snapshot: the result never goes behind an earlier one. When the window reaches down to
-   * the stored hwm it holds every entry the walk needs (one round trip); otherwise a forward Query
-   * from hwm follows.
+   * newest TAIL_WINDOW entries at or above the walked floor. Entries are immutable and both calls
+   * start after any earlier read finished, so everything an earlier read saw is in the window's
+   * snapshot: the result never goes behind an earlier one. When the window reaches down to where
+   * the walk starts it holds every entry the walk needs (one round trip); otherwise a forward Query
+   * from there follows. A tailing reader's window is just the entries added since its last read,
+   * whatever their size (inline batches make entries large, and a Query is priced by the bytes it
+   * reads).
    */
   async read(pk: string, { withTail = true }: ReadOptions = {}): Promise<PartitionView> {
+    const floor = this.walkedFloor(pk);
     const [control, newestFirst] = await Promise.all([
       this.storage.ddb.send(new QueryCommand({
         TableName: this.table,
@@ -363,17 +393,18 @@ export class Sequencer {
         ExpressionAttributeValues: { ':p': pk, ':state': STATE_OFFSET, ':head': HEAD_OFFSET },
         ConsistentRead: true,
       })),
-      withTail ? this.queryEntries(pk, Number.MAX_SAFE_INTEGER, TAIL_WINDOW, 'backward') : Promise.resolve([]),
+      withTail ? this.queryEntries(pk, Number.MAX_SAFE_INTEGER, TAIL_WINDOW, 'backward', floor) : Promise.resolve([]),
     ]);
     const headItem = control.Items?.find((item) => item.o === HEAD_OFFSET);
     if (!headItem || headItem.deleted) throw new PartitionLogMissingError(`partition log ${pk} does not exist`);
     const head = headFromItem(headItem);
     const state = stateFromItem(control.Items?.find((item) => item.o === STATE_OFFSET));
     const tail = newestFirst.reverse();
-    const windowReachesHwm = withTail && (newestFirst.length < TAIL_WINDOW || tail[0]!.base <= head.hwm);
-    const view = head.resv.length === 0
-      ? { head, highWatermark: head.hwm, entries: [], recent: [] }
-      : walk(pk, head, windowReachesHwm ? tail : await this.queryEntries(pk, head.hwm, head.resv.length));
+    const start = walkStart(head, floor);
+    const windowReachesStart = withTail && (newestFirst.length < TAIL_WINDOW ? floor <= start.base : tail[0]!.base <= start.base);
+    const unwalked = head.resv.length - start.index;
+    const view = walk(pk, head, floor, unwalked === 0 || windowReachesStart ? tail : await this.queryEntries(pk, start.base, unwalked));
+    this.noteWalked(pk, view.highWatermark);
     // Entries below the segmented prefix may be deleted at any moment: never hand them out as recent.
     const recent = runEndingAt(tail, view.highWatermark).filter((e) => e.base >= state.segmentsEnd);
     // The window may predate the head (the Query can be served first): a batch committed in
@@ -382,8 +413,8 @@ export class Sequencer {
     return { ...view, state, recent: recent.length > 0 ? recent : view.entries };
   }
 
-  /** Up to `limit` entries from `fromBase` on (or down), across DynamoDB's 1 MB pages. */
-  async queryEntries(pk: string, fromBase: number, limit: number, direction: 'forward' | 'backward' = 'forward'): Promise<IndexEntry[]> {
+  /** Up to `limit` entries from `fromBase` on (or down to `downTo`), across DynamoDB's 1 MB pages. */
+  async queryEntries(pk: string, fromBase: number, limit: number, direction: 'forward' | 'backward' = 'forward', downTo = 0): Promise<IndexEntry[]> {
     const entries: IndexEntry[] = [];
     let startKey: Record<string, unknown> | undefined;
     do {
@@ -391,7 +422,7 @@ export class Sequencer {
         TableName: this.table,
         KeyConditionExpression: direction === 'forward' ? '#p = :p AND #o >= :from' : '#p = :p AND #o BETWEEN :zero AND :from',
         ExpressionAttributeNames: { '#p': 'p', '#o': 'o' },
-        ExpressionAttributeValues: direction === 'forward' ? { ':p': pk, ':from': fromBase } : { ':p': pk, ':from': fromBase, ':zero': 0 },
+        ExpressionAttributeValues: direction === 'forward' ? { ':p': pk, ':from': fromBase } : { ':p': pk, ':from': fromBase, ':zero': downTo },
         ScanIndexForward: direction === 'forward',
         ConsistentRead: true,
         Limit: limit - entries.length,
@@ -417,19 +448,19 @@ export class Sequencer {
         await this.tombstone(pk, hole);
         continue;
       }
-      if (ownToken === undefined && view.entries.length >= this.options.readerAdvanceThreshold) await this.advance(pk, view);
+      if (ownToken === undefined && view.resolved >= this.options.readerAdvanceThreshold) await this.advance(pk, view);
       return view;
     }
     throw new StorageUnavailableError(`partition ${pk} still had unresolved holes after ${MAX_RESOLVE_ROUNDS} rounds; retry`);
   }
 
   /** Moves the stored hwm to the walked high watermark and drops the reservations below it. */
-  async advance(pk: string, view: Pick<PartitionView, 'head' | 'entries'>): Promise<boolean> {
+  async advance(pk: string, view: Pick<PartitionView, 'head' | 'resolved'>): Promise<boolean> {
     // Bounded so the update expression stays far below DynamoDB's 4 KB expression limit; a longer
     // walk is advanced over several calls.
-    const covered = Math.min(view.entries.length, MAX_ADVANCE);
+    const covered = Math.min(view.resolved, MAX_ADVANCE);
     if (covered === 0) return false;
-    const last = view.entries[covered - 1]!;
+    const hwm = view.head.resv.slice(0, covered).reduce((end, r) => end + r.count, view.head.hwm);
     const removals = Array.from({ length: covered }, (_, i) => `#resv[${i}]`).join(', ');
     try {
       await this.storage.ddb.send(new UpdateCommand({
@@ -438,7 +469,7 @@ export class Sequencer {
         UpdateExpression: `SET #hwm = :hwm REMOVE ${removals}`,
         ConditionExpression: `${clauses.partitionExists} AND ${clauses.hwmUnchanged}`,
         ExpressionAttributeNames: { '#hwm': 'hwm', '#resv': 'resv', '#next': 'next', '#deleted': 'deleted' },
-        ExpressionAttributeValues: { ':hwm': last.base + last.count, ':expectedHwm': view.head.hwm },
+        ExpressionAttributeValues: { ':hwm': hwm, ':expectedHwm': view.head.hwm },
       }));
       return true;
     } catch (err) {
@@ -475,7 +506,8 @@ export class Sequencer {
       if (outcome === 'fenced') continue;
       const elected = seq % this.options.hwmAdvanceEvery === 0;
       if (acks === 'all') {
-        const quick = walk(pk, head, [...(await below!.catch(() => [])), entry]);
+        const quick = walk(pk, head, this.walkedFloor(pk), [...(await below!.catch(() => [])), entry]);
+        this.noteWalked(pk, quick.highWatermark);
         const view = quick.hole ? await this.awaitVisible(pk, base + recordCount, token) : quick;
         if (elected) await this.advance(pk, view);
       } else if (elected) {
@@ -489,11 +521,13 @@ export class Sequencer {
 
   /**
    * The entries of the reservations that were pending below ours when we reserved (the head our
-   * reservation returned lists exactly those): none pending means no read at all.
+   * reservation returned lists exactly those) and lie above the walked floor: none means no read
+   * at all, as for a producer whose previous batch to the partition went through this process.
    */
   private async entriesBelow(pk: string, reservedHead: PartitionHead): Promise<IndexEntry[]> {
-    const below = reservedHead.resv.length - 1;
-    return below === 0 ? [] : this.queryEntries(pk, reservedHead.hwm, below);
+    const start = walkStart(reservedHead, this.walkedFloor(pk));
+    const below = reservedHead.resv.length - 1 - start.index;
+    return below <= 0 ? [] : this.queryEntries(pk, start.base, below);
   }
 
   /**
@@ -619,18 +653,35 @@ export function runEndingAt(entries: IndexEntry[], end: number): IndexEntry[] {
   return run.reverse();
 }
 
-function walk(pk: string, head: PartitionHead, found: IndexEntry[]): Omit<PartitionView, 'recent' | 'state'> {
+/**
+ * Where a walk above `floor` (a walked high watermark) starts: the first reservation of `head` not
+ * wholly below it, and its base. Reservations below are known resolved and need no entry read.
+ */
+function walkStart(head: PartitionHead, floor: number): { index: number; base: number } {
+  let base = head.hwm;
+  let index = 0;
+  while (index < head.resv.length && base + head.resv[index]!.count <= floor) base += head.resv[index++]!.count;
+  return { index, base };
+}
+
+/**
+ * The high watermark: the reservations after the stored hwm, in order, as long as each has an
+ * entry at its base in `found`. Those below `floor` (walkStart) are taken as resolved unread.
+ */
+function walk(pk: string, head: PartitionHead, floor: number, found: IndexEntry[]): Omit<PartitionView, 'recent' | 'state'> {
   const byBase = new Map(found.map((e) => [e.base, e]));
   const entries: IndexEntry[] = [];
-  let cursor = head.hwm;
-  for (const reservation of head.resv) {
+  const start = walkStart(head, floor);
+  let cursor = start.base;
+  for (const [i, reservation] of head.resv.entries()) {
+    if (i < start.index) continue;
     const entry = byBase.get(cursor);
-    if (!entry) return { head, highWatermark: cursor, entries, hole: { base: cursor, reservation } };
+    if (!entry) return { head, highWatermark: cursor, entries, resolved: i, hole: { base: cursor, reservation } };
     if (entry.count !== reservation.count) {
       throw new InvariantViolationError(`entry ${pk}@${cursor} has ${entry.count} records but its reservation has ${reservation.count}`);
     }
     entries.push(entry);
     cursor += reservation.count;
   }
-  return { head, highWatermark: cursor, entries };
+  return { head, highWatermark: cursor, entries, resolved: head.resv.length };
 }

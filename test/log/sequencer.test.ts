@@ -364,6 +364,85 @@ describe('reading the tail', () => {
   });
 });
 
+/**
+ * `storage` whose index-entry reads are counted: the entries (o >= 0) that Queries of the log
+ * table returned, and how many such Queries ran.
+ */
+function countingEntryReads() {
+  const counted = { storage: { ...storage, ddb: Object.create(storage.ddb) as Storage['ddb'] }, entries: 0, queries: 0 };
+  const send = storage.ddb.send.bind(storage.ddb) as (c: unknown) => Promise<unknown>;
+  counted.storage.ddb.send = (async (command: { constructor: { name: string }; input: Record<string, unknown> }) => {
+    const result = await send(command);
+    if (command.constructor.name === 'QueryCommand') {
+      const entries = ((result as { Items?: Array<{ o: number }> }).Items ?? []).filter((item) => item.o >= 0).length;
+      const control = (command.input.ExpressionAttributeValues as { ':head'?: number })[':head'] === HEAD_OFFSET;
+      if (!control) counted.queries++;
+      counted.entries += entries;
+    }
+    return result;
+  }) as Storage['ddb']['send'];
+  return counted;
+}
+
+describe('the walked floor: a process reads each entry above the stored hwm once', () => {
+  it('a tailing reader reads only the entries added since its last read, stops at a hole above its floor, and its advance trims exactly what it walked', async () => {
+    // The stored hwm never moves by itself here, so without the floor every read would walk (and
+    // read) all the pending reservations from offset 0.
+    const { topic, clock, pk, producer } = await partitionWithClock({ hwmAdvanceEvery: 1_000_000, readerAdvanceThreshold: 1_000_000 });
+    for (let i = 0; i < 40; i++) await producer.produce(topic.name, [record(`v${i}`)], '1');
+    const counted = countingEntryReads();
+    const reader = new Sequencer(counted.storage, { gapTimeoutMs: 10_000, now: () => clock.now, hwmAdvanceEvery: 1_000_000, readerAdvanceThreshold: 1_000_000 });
+    const fetcher = new Fetcher(counted.storage, reader);
+    expect((await reader.read(pk)).highWatermark).toBe(40);
+    expect(reader.walkedFloor(pk)).toBe(40);
+
+    await producer.produce(topic.name, [record('v40')], '1');
+    counted.entries = 0;
+    counted.queries = 0;
+    const tailing = await fetcher.fetch({ topic: topic.name, partition: 0, offset: 40, maxRecords: 100, maxBytes: 1 << 20, waitMs: 0 });
+    expect(tailing.records.map((r) => [r.offset, decode(r.value)])).toEqual([[40, 'v40']]);
+    expect(counted).toMatchObject({ entries: 1, queries: 1 });
+
+    // A reader between the stored hwm and the floor still gets its records (a Query from its offset).
+    const behind = await fetcher.fetch({ topic: topic.name, partition: 0, offset: 5, maxRecords: 3, maxBytes: 1 << 20, waitMs: 0 });
+    expect(behind.records.map((r) => decode(r.value))).toEqual(['v5', 'v6', 'v7']);
+
+    // A stalled reservation above the floor is a hole like any other, whatever commits after it.
+    const stalled = await uploadedBatch(producer, topic, ['late']);
+    const token = newWriterToken();
+    const { base } = await reader.reserve(pk, 1, token);
+    await producer.produce(topic.name, [record('v42')], '1');
+    expect((await reader.read(pk)).highWatermark).toBe(41);
+    await reader.commit(pk, dataEntry(stalled, base, token, clock.now));
+    const view = await reader.read(pk);
+    expect(view.highWatermark).toBe(43);
+
+    // The advance trims every resolved reservation, those below the floor it did not read included.
+    expect(view.resolved).toBe(43);
+    expect(await reader.advance(pk, view)).toBe(true);
+    const fresh = await new Sequencer(storage).read(pk);
+    expect(fresh.head.hwm).toBe(43);
+    expect(fresh.head.resv).toEqual([]);
+    expect(fresh.highWatermark).toBe(43);
+  });
+
+  it('an acks=all producer reads no entries below its reservation when the batches before it went through the same process', async () => {
+    const { topic, clock, pk } = await partitionWithClock();
+    const counted = countingEntryReads();
+    const sequencer = new Sequencer(counted.storage, { gapTimeoutMs: 10_000, now: () => clock.now, hwmAdvanceEvery: 1_000_000 });
+    const producer = new Producer(counted.storage, sequencer);
+    for (let i = 0; i < 10; i++) await producer.produce(topic.name, [record(`a${i}`)], 'all');
+    expect(counted.queries).toBe(0);
+    expect((await new Sequencer(storage).read(pk)).head.resv).toHaveLength(10);
+
+    // Another process's batch in between is read (one Query, one entry), then known.
+    await new Producer(storage, new Sequencer(storage)).produce(topic.name, [record('other')], '1');
+    await producer.produce(topic.name, [record('a10')], 'all');
+    expect(counted).toMatchObject({ entries: 1, queries: 1 });
+    expect((await readAll(new Fetcher(storage, new Sequencer(storage)), topic.name)).records.map((r) => r.value)).toEqual([...Array.from({ length: 10 }, (_, i) => `a${i}`), 'other', 'a10']);
+  });
+});
+
 describe('head maintenance', () => {
   it('the stored high watermark advances and the reservation list stays short', async () => {
     const topic = await newTopic();
