@@ -85,7 +85,7 @@ interface Lookup {
   awsCalls: number;
 }
 
-interface Compaction {
+export interface Compaction {
   passes: number;
   segments: number;
   entriesDropped: number;
@@ -231,7 +231,7 @@ async function lookups(storage: Storage, meter: Meter, topic: Topic, timestamps:
 }
 
 /** Maintenance passes over partition 0, as the stream-triggered function runs them, until one rolls nothing. */
-async function compact(maintenance: Maintenance, meter: Meter, topic: Topic, payloadBytes: number, prices: PriceTable): Promise<Compaction> {
+export async function compact(maintenance: Maintenance, meter: Meter, topic: Topic, payloadBytes: number, prices: PriceTable): Promise<Compaction> {
   const reports: PartitionReport[] = [];
   const { ms, usage } = await meter.measure(async () => {
     for (;;) {

@@ -393,6 +393,8 @@ export const DEFAULT_SIZES: SizeSpec[] = [
 export interface SizeResult {
   bytes: number;
   label: string;
+  /** The topics written: `all` by acks=all (then fetched), `one` by acks=1. */
+  topics: { all: string; one: string };
   recordsPerRequest: number;
   segmentBytes: number;
   produceAcksAll: SeriesResult;
@@ -526,6 +528,7 @@ export async function benchSize(ctx: LogBenchContext, spec: SizeSpec, sanity: Sa
   return {
     bytes: spec.bytes,
     label,
+    topics,
     recordsPerRequest: records.length,
     segmentBytes: segment.length,
     produceAcksAll: s.all.result(),
