@@ -93,7 +93,8 @@ export const TABLE_ACTIONS: Record<FunctionRole, Partial<Record<DataTable, strin
   // transactions fenced by the lease (PutItem, DeleteItem, ConditionCheckItem), counts releases of
   // shared intake objects (UpdateItem); the collector queries its records and deletes them
   // (DeleteItem) and a deleted topic's items (BatchWriteItem); the sweep lists topics (Scan), the
-  // collector checks a deleted topic's name (GetItem).
+  // collector checks a deleted topic's name (GetItem). Compaction held by a transaction past its
+  // timeout aborts it (TransactionCoordinator: producer and transaction items, markers on the log).
   // Upstash's API behind one URL: produce, fetch and consumer groups (change markers too), and the topic list (Scan).
   upstash: {
     groups: ['GetItem', 'PutItem', 'DeleteItem', 'Query', 'Scan', 'ConditionCheckItem'],
@@ -103,6 +104,7 @@ export const TABLE_ACTIONS: Record<FunctionRole, Partial<Record<DataTable, strin
   maintenance: {
     topics: ['GetItem', 'Scan'],
     log: ['GetItem', 'Query', 'PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem', 'ConditionCheckItem'],
+    groups: PRODUCER_STATE_ACTIONS,
   },
 };
 

@@ -3,12 +3,12 @@
 // idle ones. Maintenance is idempotent and leased per partition, so a retried batch, a duplicate
 // delivery or a sweep overlapping a batch changes nothing twice.
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent, ScheduledEvent } from 'aws-lambda';
-import { Maintenance, type PartitionReport } from '../lib/lifecycle/maintenance.ts';
+import type { Maintenance, PartitionReport } from '../lib/lifecycle/maintenance.ts';
 import { mapLimit } from '../lib/lifecycle/map-limit.ts';
 import { partitionOf } from '../lib/log/keys.ts';
-import { Sequencer } from '../lib/log/sequencer.ts';
 import { createStorage, type Storage } from '../lib/storage.ts';
 import { listTopics } from '../lib/topics/topic-store.ts';
+import { createServices } from './http/services.ts';
 
 /** Partitions maintained at once; each may hold a segment being rolled (up to segment.bytes) in memory. */
 export const PARTITIONS_AT_ONCE = 4;
@@ -65,4 +65,5 @@ function logReports(trigger: 'stream' | 'schedule', reports: PartitionReport[]):
 }
 
 const storage = createStorage();
-export const handler = maintenanceHandler(storage, new Maintenance(storage, new Sequencer(storage), { concurrency: PARTITIONS_AT_ONCE }));
+// The full services, so that compaction held by a timed-out transaction can have it aborted.
+export const handler = maintenanceHandler(storage, createServices(storage, {}, {}, { concurrency: PARTITIONS_AT_ONCE }).maintenance);

@@ -23,7 +23,9 @@ export interface Services {
 
 export function createServices(storage: Storage = createStorage(), sequencerOptions: Partial<SequencerOptions> = {}, groupOptions: Partial<GroupOptions> = {}, maintenanceOptions: Partial<MaintenanceOptions> = {}): Services {
   const log = createLogServices(storage, sequencerOptions, groupOptions);
-  return { ...log, storage, maintenance: new Maintenance(storage, log.sequencer, maintenanceOptions) };
+  const maintenance = new Maintenance(storage, log.sequencer, maintenanceOptions);
+  maintenance.compactor.onTransactionHold((pk, pin) => log.producers.transactions.unblock(pk, pin));
+  return { ...log, storage, maintenance };
 }
 
 /**

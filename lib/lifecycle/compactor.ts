@@ -26,7 +26,7 @@ import { batchBytes, keysUnder } from '../log/objects.ts';
 import type { PartitionState } from '../log/partition-state.ts';
 import { segmentToItem, type SegmentItem } from '../log/segment-index.ts';
 import { abortedTransactions, isAborted } from '../log/aborted-transactions.ts';
-import { lastStableOffset, type DataEntry, type IndexEntry, type ObjectBatch, type Sequencer } from '../log/sequencer.ts';
+import { lastStableOffset, transactionHolding, type DataEntry, type IndexEntry, type ObjectBatch, type Sequencer, type TransactionHoldListener } from '../log/sequencer.ts';
 import { fenced, leaseClauses, type Leadership, type Leases } from './lease.ts';
 import { mapLimit } from './map-limit.ts';
 
@@ -75,6 +75,7 @@ const clauses = {
 
 export class Compactor {
   readonly options: CompactorOptions;
+  private transactionHold?: TransactionHoldListener;
 
   constructor(private readonly storage: Storage, private readonly sequencer: Sequencer, private readonly leases: Leases, options: Partial<CompactorOptions> = {}) {
     this.options = { ...DEFAULT_COMPACTOR_OPTIONS, ...options };
@@ -84,9 +85,21 @@ export class Compactor {
     return this.storage.config.logTable;
   }
 
+  /**
+   * Who to tell when an open transaction holds compaction back at the last stable offset: without
+   * it, a transaction that timed out with nobody to run into it (no read_committed reader, no
+   * producer) would stop compaction, and keep every later batch in the index, for good.
+   */
+  onTransactionHold(listener: TransactionHoldListener): void {
+    this.transactionHold = listener;
+  }
+
   /** Rolls at most one segment; undefined if no run is due. Call dropCompacted afterwards. */
   async roll(lease: Leadership, policy: SegmentPolicy): Promise<SegmentItem | undefined> {
     let view = await this.sequencer.readResolved(lease.pk);
+    const holding = transactionHolding(view);
+    // Aborted if it timed out: its marker then moves the last stable offset.
+    if (holding && (await this.transactionHold?.(lease.pk, holding).catch(() => false))) view = await this.sequencer.readResolved(lease.pk);
     // Only entries below the STORED high watermark may go: producers' walks start there and must
     // find every entry above it. Move it up to the walked high watermark first.
     if (view.highWatermark > view.head.hwm && (await this.sequencer.advance(lease.pk, view))) view = await this.sequencer.read(lease.pk, { withTail: false });

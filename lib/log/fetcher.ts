@@ -13,7 +13,7 @@ import { logPartitionKey, segmentsPartitionKey } from './keys.ts';
 import { batchBytes, batchName, getRange } from './objects.ts';
 import { segmentFromItem, segmentsAfter, type SegmentItem } from './segment-index.ts';
 import { abortedTransactions, isAborted, type AbortedTransaction } from './aborted-transactions.ts';
-import { lastStableOffset, type DataEntry, type IndexEntry, type PartitionView, type Sequencer, type TransactionPin } from './sequencer.ts';
+import { lastStableOffset, transactionHolding, type DataEntry, type IndexEntry, type PartitionView, type Sequencer, type TransactionHoldListener } from './sequencer.ts';
 
 export interface FetchRequest {
   topic: string;
@@ -37,9 +37,6 @@ export interface FetchRequest {
 }
 
 export type Isolation = 'read_committed' | 'read_uncommitted';
-
-/** Told when a read_committed reader is held at a pin: the transaction may have timed out. */
-export type BlockedReaderListener = (pk: string, pin: TransactionPin) => Promise<void>;
 
 /**
  * A hard bound on the records one read returns, measured as the caller sizes them (e.g. as a
@@ -137,12 +134,12 @@ const UNBLOCK_EVERY_MS = 1_000;
 export class Fetcher {
   private readonly indexes = new SizedCache<LogIndexEntry[]>(INDEX_CACHE_BYTES);
   private readonly unblockedAt = new Map<string, number>();
-  private blockedReader?: BlockedReaderListener;
+  private blockedReader?: TransactionHoldListener;
 
   constructor(private readonly storage: Storage, private readonly sequencer: Sequencer) {}
 
   /** Who to tell when a read_committed reader is held by an open transaction (its timeout is theirs to enforce). */
-  onBlockedReader(listener: BlockedReaderListener): void {
+  onBlockedReader(listener: TransactionHoldListener): void {
     this.blockedReader = listener;
   }
 
@@ -177,7 +174,7 @@ export class Fetcher {
       if (req.offset < logStartOffset || req.offset > highWatermark) throw new OffsetOutOfRangeError(req.offset, logStartOffset, highWatermark);
       const end = readableEnd(view, req);
       if (req.offset < end) break;
-      if (end < highWatermark) await this.reportBlocked(pk, view, end);
+      if (end < highWatermark) await this.reportBlocked(pk, view);
       const remaining = deadline - Date.now();
       if (remaining <= 0) return { records: [], nextOffset: req.offset, highWatermark, lastStableOffset: lastStableOffset(view), logStartOffset, gaps: [], abortedTransactions: [], settled: end >= view.head.next };
       await sleep(Math.min(delay, remaining));
@@ -185,9 +182,9 @@ export class Fetcher {
     return this.readCommitted(pk, req, view);
   }
 
-  /** The open transaction pinned at `end` holds this reader: its coordinator may abort it if it timed out. */
-  private async reportBlocked(pk: string, view: PartitionView, end: number): Promise<void> {
-    const pinned = view.head.openTransactions.find((pin) => pin.first === end);
+  /** The open transaction pinned at the last stable offset holds this reader: its coordinator may abort it if it timed out. */
+  private async reportBlocked(pk: string, view: PartitionView): Promise<void> {
+    const pinned = transactionHolding(view);
     if (!pinned || !this.blockedReader) return;
     const key = `${pk}/${pinned.producerId}/${pinned.transaction}`;
     if ((this.unblockedAt.get(key) ?? 0) > Date.now() - UNBLOCK_EVERY_MS) return;

@@ -629,6 +629,19 @@ export interface TransactionPin {
   first: number;
 }
 
+/**
+ * Told that the open transaction `pin` holds the last stable offset of `pk` back (a read_committed
+ * reader, or compaction, waits on it): the transaction coordinator aborts it if it timed out, and
+ * says whether it ended it.
+ */
+export type TransactionHoldListener = (pk: string, pin: TransactionPin) => Promise<boolean>;
+
+/** The open transaction pinned exactly at the last stable offset, if that is below the high watermark. */
+export function transactionHolding(view: Pick<PartitionView, 'highWatermark' | 'head'>): TransactionPin | undefined {
+  const stable = lastStableOffset(view);
+  return stable < view.highWatermark ? view.head.openTransactions.find((pin) => pin.first === stable) : undefined;
+}
+
 /** A guarded commit's extra items refused it (positional: true = that item's condition failed). */
 export class GuardRefusedError extends Error {
   constructor(readonly failed: boolean[], options?: { cause?: unknown }) {

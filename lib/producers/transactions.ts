@@ -367,16 +367,13 @@ export class TransactionCoordinator {
   }
 
   /**
-   * A read_committed reader is held at `pk`'s pin of `producerId`: abort its transaction if it timed
-   * out. A pin whose producer id is gone (expired) can belong to no open transaction: it is aborted
-   * in place.
+   * A read_committed reader, or compaction, is held at `pk`'s pin of `producerId`: abort its
+   * transaction if it timed out. A pin whose producer id is gone (expired) can belong to no open
+   * transaction: it is aborted in place. Returns whether the transaction was ended.
    */
-  async unblock(pk: string, pin: TransactionPin): Promise<void> {
+  async unblock(pk: string, pin: TransactionPin): Promise<boolean> {
     const producer = await this.producers.get(pin.producerId);
-    if (producer?.transactionalId !== undefined) {
-      await this.abortExpired(producer.transactionalId);
-      return;
-    }
-    if (!producer) await this.sequencer.endTransaction(pk, pin, 'abort');
+    if (producer?.transactionalId !== undefined) return this.abortExpired(producer.transactionalId);
+    return !producer && (await this.sequencer.endTransaction(pk, pin, 'abort'));
   }
 }

@@ -1,8 +1,8 @@
 // Transactions over HTTP API v1 against the emulators: read_committed readers stop at the last
 // stable offset and never see aborted records; commit makes writes to several topics and the group
 // offsets visible together; a new producer with the same transactional id fences the old one and
-// aborts what it left open; a timed-out transaction is aborted by the reader it blocks; compaction
-// keeps only committed data.
+// aborts what it left open; a timed-out transaction is aborted by the reader or the compaction it
+// blocks; compaction keeps only committed data.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { logPartitionKey } from '../../lib/log/keys.ts';
 import { getTopic } from '../../lib/topics/topic-store.ts';
@@ -139,6 +139,26 @@ describe('transactions', () => {
     expect(await committedValues(api, name)).toEqual(['p0', 'kept']);
     await producer.end('commit');
     expect(await committedValues(api, name)).toEqual(['p0', 'kept', 'open']);
+  });
+
+  it('a transaction past its timeout that nobody runs into is aborted by maintenance, which then compacts past it', async () => {
+    const name = await topic(1, { 'segment.ms': 1000 });
+    const producer = await TxnProducer.init(api, 't-held', 1000);
+    await producer.send(name, ['abandoned']);
+    await api.produce(name, [{ value: 'plain', partition: 0 }]);
+    const t = await getTopic(api.storage, name);
+    const pk = logPartitionKey(t.topicId, 0);
+    // Not timed out yet: compaction waits below the pin, and the transaction stays open.
+    await api.services.maintenance.maintainPartition(t, 0);
+    expect((await api.services.sequencer.read(pk)).head.openTransactions).toHaveLength(1);
+    await new Promise((r) => setTimeout(r, 1200));
+    // No reader, no producer call: the maintenance pass alone ends it and rolls everything.
+    await api.services.maintenance.maintainPartition(t, 0);
+    const view = await api.services.sequencer.read(pk);
+    expect(view.head.openTransactions).toEqual([]);
+    expect(view.state.segmentsEnd).toBe(view.highWatermark);
+    expect(await committedValues(api, name)).toEqual(['plain']);
+    expectError(await producer.end('commit'), 409, 'PRODUCER_FENCED');
   });
 
   it('markers take part in trimming the head: alternating batches and commits keep it small', async () => {
