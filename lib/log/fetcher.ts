@@ -381,7 +381,8 @@ export class Fetcher {
     if (view.recent.length > 0 && view.recent[0]!.base <= offset) {
       // Tailing consumers: the entries came with the partition read, no further Query.
       entries = view.recent;
-    } else if (view.entries.length > 0 && view.entries[0]!.base <= offset) {
+    } else if ((view.entries[0]?.base ?? view.highWatermark) <= offset) {
+      // The walk's entries, from where it started (no entries: it started at the high watermark).
       entries = view.entries;
     } else {
       // Every entry holds at least one record, so `limit` entries cover `limit` records.

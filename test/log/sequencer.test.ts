@@ -365,24 +365,25 @@ describe('reading the tail', () => {
 });
 
 /**
- * `storage` whose index-entry reads are counted: the entries (o >= 0) that Queries of the log
- * table returned, and how many such Queries ran.
+ * `storage` whose Queries of index entries are recorded (not the head's): where each started, its
+ * direction, and how many entries it returned.
  */
-function countingEntryReads() {
-  const counted = { storage: { ...storage, ddb: Object.create(storage.ddb) as Storage['ddb'] }, entries: 0, queries: 0 };
+function spiedEntryQueries() {
+  const spied = { storage: { ...storage, ddb: Object.create(storage.ddb) as Storage['ddb'] }, queries: [] as Array<{ from: number; forward: boolean; entries: number }> };
   const send = storage.ddb.send.bind(storage.ddb) as (c: unknown) => Promise<unknown>;
-  counted.storage.ddb.send = (async (command: { constructor: { name: string }; input: Record<string, unknown> }) => {
+  spied.storage.ddb.send = (async (command: { constructor: { name: string }; input: Record<string, unknown> }) => {
     const result = await send(command);
-    if (command.constructor.name === 'QueryCommand') {
-      const entries = ((result as { Items?: Array<{ o: number }> }).Items ?? []).filter((item) => item.o >= 0).length;
-      const control = (command.input.ExpressionAttributeValues as { ':head'?: number })[':head'] === HEAD_OFFSET;
-      if (!control) counted.queries++;
-      counted.entries += entries;
+    const values = command.input.ExpressionAttributeValues as { ':from'?: number } | undefined;
+    if (command.constructor.name === 'QueryCommand' && values?.[':from'] !== undefined) {
+      spied.queries.push({ from: values[':from'], forward: command.input.ScanIndexForward !== false, entries: ((result as { Items?: unknown[] }).Items ?? []).length });
     }
     return result;
   }) as Storage['ddb']['send'];
-  return counted;
+  return spied;
 }
+
+/** How many entry Queries ran and how many entries they returned. */
+const entryReads = (queries: Array<{ entries: number }>) => ({ queries: queries.length, entries: queries.reduce((n, q) => n + q.entries, 0) });
 
 describe('the walked floor: a process reads each entry above the stored hwm once', () => {
   it('a tailing reader reads only the entries added since its last read, stops at a hole above its floor, and its advance trims exactly what it walked', async () => {
@@ -390,18 +391,17 @@ describe('the walked floor: a process reads each entry above the stored hwm once
     // read) all the pending reservations from offset 0.
     const { topic, clock, pk, producer } = await partitionWithClock({ hwmAdvanceEvery: 1_000_000, readerAdvanceThreshold: 1_000_000 });
     for (let i = 0; i < 40; i++) await producer.produce(topic.name, [record(`v${i}`)], '1');
-    const counted = countingEntryReads();
-    const reader = new Sequencer(counted.storage, { gapTimeoutMs: 10_000, now: () => clock.now, hwmAdvanceEvery: 1_000_000, readerAdvanceThreshold: 1_000_000 });
-    const fetcher = new Fetcher(counted.storage, reader);
+    const spied = spiedEntryQueries();
+    const reader = new Sequencer(spied.storage, { gapTimeoutMs: 10_000, now: () => clock.now, hwmAdvanceEvery: 1_000_000, readerAdvanceThreshold: 1_000_000 });
+    const fetcher = new Fetcher(spied.storage, reader);
     expect((await reader.read(pk)).highWatermark).toBe(40);
     expect(reader.walkedFloor(pk)).toBe(40);
 
     await producer.produce(topic.name, [record('v40')], '1');
-    counted.entries = 0;
-    counted.queries = 0;
+    spied.queries.length = 0;
     const tailing = await fetcher.fetch({ topic: topic.name, partition: 0, offset: 40, maxRecords: 100, maxBytes: 1 << 20, waitMs: 0 });
     expect(tailing.records.map((r) => [r.offset, decode(r.value)])).toEqual([[40, 'v40']]);
-    expect(counted).toMatchObject({ entries: 1, queries: 1 });
+    expect(entryReads(spied.queries)).toEqual({ queries: 1, entries: 1 });
 
     // A reader between the stored hwm and the floor still gets its records (a Query from its offset).
     const behind = await fetcher.fetch({ topic: topic.name, partition: 0, offset: 5, maxRecords: 3, maxBytes: 1 << 20, waitMs: 0 });
@@ -426,19 +426,38 @@ describe('the walked floor: a process reads each entry above the stored hwm once
     expect(fresh.highWatermark).toBe(43);
   });
 
+  it('a catching-up fetch that reaches the high watermark Queries nothing at or above it, even with entries committed above a hole', async () => {
+    const { topic, pk, producer } = await partitionWithClock();
+    for (let i = 0; i < 10; i++) await producer.produce(topic.name, [record(`v${i}`)], '1');
+    await new Sequencer(storage).reserve(pk, 1, newWriterToken()); // a stalled writer at offset 10
+    for (let i = 0; i < 50; i++) await producer.produce(topic.name, [record(`x${i}`)], '1');
+    const spied = spiedEntryQueries();
+    const fetcher = new Fetcher(spied.storage, new Sequencer(spied.storage));
+    // The first fetch walks to the hole (floor 10); the next one catches up to it.
+    const first = await fetcher.fetch({ topic: topic.name, partition: 0, offset: 0, maxRecords: 3, maxBytes: 1 << 20, waitMs: 0 });
+    expect(first.highWatermark).toBe(10);
+    spied.queries.length = 0;
+    const last = await fetcher.fetch({ topic: topic.name, partition: 0, offset: 3, maxRecords: 500, maxBytes: 1 << 20, waitMs: 0 });
+    expect(last.records.map((r) => decode(r.value))).toEqual(['v3', 'v4', 'v5', 'v6', 'v7', 'v8', 'v9']);
+    // The Query from its offset covers [3, 10): the entries above the hole are never read.
+    const fromOffset = spied.queries.findIndex((q) => q.from === 3 && q.forward);
+    expect(fromOffset).toBeGreaterThanOrEqual(0);
+    expect(spied.queries.slice(fromOffset + 1)).toEqual([]);
+  });
+
   it('an acks=all producer reads no entries below its reservation when the batches before it went through the same process', async () => {
     const { topic, clock, pk } = await partitionWithClock();
-    const counted = countingEntryReads();
-    const sequencer = new Sequencer(counted.storage, { gapTimeoutMs: 10_000, now: () => clock.now, hwmAdvanceEvery: 1_000_000 });
-    const producer = new Producer(counted.storage, sequencer);
+    const spied = spiedEntryQueries();
+    const sequencer = new Sequencer(spied.storage, { gapTimeoutMs: 10_000, now: () => clock.now, hwmAdvanceEvery: 1_000_000 });
+    const producer = new Producer(spied.storage, sequencer);
     for (let i = 0; i < 10; i++) await producer.produce(topic.name, [record(`a${i}`)], 'all');
-    expect(counted.queries).toBe(0);
+    expect(spied.queries).toEqual([]);
     expect((await new Sequencer(storage).read(pk)).head.resv).toHaveLength(10);
 
     // Another process's batch in between is read (one Query, one entry), then known.
     await new Producer(storage, new Sequencer(storage)).produce(topic.name, [record('other')], '1');
     await producer.produce(topic.name, [record('a10')], 'all');
-    expect(counted).toMatchObject({ entries: 1, queries: 1 });
+    expect(entryReads(spied.queries)).toEqual({ queries: 1, entries: 1 });
     expect((await readAll(new Fetcher(storage, new Sequencer(storage)), topic.name)).records.map((r) => r.value)).toEqual([...Array.from({ length: 10 }, (_, i) => `a${i}`), 'other', 'a10']);
   });
 });
