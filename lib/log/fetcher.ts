@@ -166,9 +166,12 @@ export class Fetcher {
   private async fetchFrom(pk: string, req: FetchRequest): Promise<FetchResult> {
     const deadline = Date.now() + req.waitMs;
     let view: PartitionView;
+    // A reader below the walked floor reads entries from its own offset anyway: the tail window,
+    // which only spares a tailing reader that Query, would be read for nothing.
+    const tailing = req.offset >= this.sequencer.walkedFloor(pk);
     for (let delay = 10, first = true; ; delay = Math.min(delay * 2, POLL_MAX_DELAY_MS), first = false) {
       // Later rounds of a long-poll only watch the high watermark; the entries come with it anyway.
-      view = await this.sequencer.readResolved(pk, undefined, { withTail: first });
+      view = await this.sequencer.readResolved(pk, undefined, { withTail: first && tailing });
       const { highWatermark } = view;
       const logStartOffset = view.state.logStart;
       if (req.offset < logStartOffset || req.offset > highWatermark) throw new OffsetOutOfRangeError(req.offset, logStartOffset, highWatermark);

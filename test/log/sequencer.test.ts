@@ -426,6 +426,25 @@ describe('the walked floor: a process reads each entry above the stored hwm once
     expect(fresh.highWatermark).toBe(43);
   });
 
+  it('a reader below the floor reads no tail window: only the entries from its offset, and those that arrived since the floor', async () => {
+    const { topic, producer } = await partitionWithClock({ hwmAdvanceEvery: 1_000_000, readerAdvanceThreshold: 1_000_000 });
+    for (let i = 0; i < 40; i++) await producer.produce(topic.name, [record(`v${i}`)], '1');
+    const spied = spiedEntryQueries();
+    const fetcher = new Fetcher(spied.storage, new Sequencer(spied.storage));
+    expect((await fetcher.fetch({ topic: topic.name, partition: 0, offset: 40, maxRecords: 1, maxBytes: 1 << 20, waitMs: 0 })).highWatermark).toBe(40);
+    spied.queries.length = 0;
+    const behind = await fetcher.fetch({ topic: topic.name, partition: 0, offset: 5, maxRecords: 1, maxBytes: 1 << 20, waitMs: 0 });
+    expect(behind.records.map((r) => decode(r.value))).toEqual(['v5']);
+    expect(spied.queries).toEqual([{ from: 5, forward: true, entries: 1 }]);
+    // Something arrived above the floor: the walk reads just that, and the high watermark shows it.
+    await producer.produce(topic.name, [record('v40')], '1');
+    spied.queries.length = 0;
+    const next = await fetcher.fetch({ topic: topic.name, partition: 0, offset: 6, maxRecords: 1, maxBytes: 1 << 20, waitMs: 0 });
+    expect(next.records.map((r) => decode(r.value))).toEqual(['v6']);
+    expect(next.highWatermark).toBe(41);
+    expect(spied.queries).toEqual([{ from: 40, forward: true, entries: 1 }, { from: 6, forward: true, entries: 1 }]);
+  });
+
   it('a catching-up fetch that reaches the high watermark Queries nothing at or above it, even with entries committed above a hole', async () => {
     const { topic, pk, producer } = await partitionWithClock();
     for (let i = 0; i < 10; i++) await producer.produce(topic.name, [record(`v${i}`)], '1');
