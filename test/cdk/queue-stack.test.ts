@@ -82,6 +82,8 @@ const EXPECTED_ACCESS: Record<FunctionRole, Partial<Record<Granted, string[]>>> 
   maintenance: {
     topics: ['dynamodb:GetItem', 'dynamodb:Scan'],
     log: ['dynamodb:BatchWriteItem', 'dynamodb:ConditionCheckItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
+    // A transaction past its timeout that holds compaction is aborted (lib/producers).
+    groups: ['dynamodb:ConditionCheckItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
     logStream: ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator', 'dynamodb:ListStreams'],
     bucket: ['s3:ListBucket'],
     'segments/*': ['s3:DeleteObject', 's3:GetObject'],
