@@ -12,7 +12,7 @@
 //   - disconnect() stops after the current batch and leaves, acknowledging what was processed.
 import { fromBase64 } from './bytes.ts';
 import { ConflictError, NotFoundError, QueueError } from './errors.ts';
-import { backoffDelay, sleep, type RetryOptions, type Transport } from './transport.ts';
+import { backoffDelay, sleep, type RequestOptions, type RetryOptions, type Transport } from './transport.ts';
 
 export interface ConsumerOptions {
   groupId: string;
@@ -127,6 +127,9 @@ export class Consumer {
   private loop?: Promise<void>;
   private polling?: AbortController;
   private readonly groupPath: string;
+  /** The groups function's own URL, named by the single base URL's router, while it accepts us. */
+  private direct?: Transport;
+  private directRefused = false;
 
   constructor(private readonly transport: Transport, private readonly options: ConsumerOptions) {
     this.groupPath = `/v1/groups/${encodeURIComponent(options.groupId)}`;
@@ -181,7 +184,7 @@ export class Consumer {
   /** Commits offsets (the next offset to read) of partitions this member owns. */
   async commitOffsets(offsets: Array<{ topic: string; partition: number; offset: number | string }>): Promise<void> {
     const member = this.requireMember();
-    await this.transport.request('POST', `${this.groupPath}/offsets`, {
+    await this.groupRequest('POST', '/offsets', {
       body: { memberId: member.memberId, memberEpoch: member.memberEpoch, offsets: offsets.map(({ topic, partition, offset }) => ({ topic, partition, offset: Number(offset) })) },
     });
   }
@@ -191,8 +194,33 @@ export class Consumer {
     return this.member?.assignment ?? [];
   }
 
+  /**
+   * A call on this member's group. Behind a deployed stack's single base URL, the first answer names
+   * the groups function's own URL, and later calls go there: each poll is then one Lambda
+   * invocation, not two. A caller that may not invoke that URL (IAM mode, granted the base URL
+   * only) is refused once, and stays with the base URL.
+   */
+  private async groupRequest<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+    const direct = this.direct;
+    if (direct) {
+      try {
+        return await direct.request<T>(method, `${this.groupPath}${path}`, options);
+      } catch (err) {
+        if (!(err instanceof QueueError && (err.status === 401 || err.status === 403))) throw err;
+        this.direct = undefined;
+        this.directRefused = true;
+      }
+    }
+    return this.transport.request<T>(method, `${this.groupPath}${path}`, {
+      ...options,
+      onDirectUrl: (url) => {
+        if (!this.directRefused && URL.canParse(url) && new URL(url).href !== this.transport.baseUrl.href) this.direct = this.transport.at(url);
+      },
+    });
+  }
+
   private async join(): Promise<void> {
-    const member = await this.transport.request<MemberReply>('POST', `${this.groupPath}/members`, {
+    const member = await this.groupRequest<MemberReply>('POST', '/members', {
       body: {
         topics: [...this.topics],
         autoOffsetReset: this.fromBeginning ? 'earliest' : 'latest',
@@ -215,7 +243,7 @@ export class Consumer {
       let reply: PollReply;
       try {
         this.polling = new AbortController();
-        reply = await this.transport.request<PollReply>('POST', `${this.groupPath}/members/${this.requireMember().memberId}/poll`, {
+        reply = await this.groupRequest<PollReply>('POST', `/members/${this.requireMember().memberId}/poll`, {
           body: { waitMs: this.options.maxWaitTimeInMs ?? 5000, maxRecords: this.options.maxRecords ?? 5000, maxBytes: this.options.maxBytes ?? 1024 * 1024, autoCommit, encoding: 'base64', ...(ack ? { ack } : {}), ...(watch ? { watch, waitMs: 0 } : {}) },
           waitMs: this.options.maxWaitTimeInMs ?? 5000,
           signal: this.polling.signal,
@@ -317,7 +345,7 @@ export class Consumer {
   private async heartbeat(): Promise<void> {
     const member = this.requireMember();
     // No `owned` list: everything stays held until the next poll, after this batch.
-    const reply = await this.transport.request<MemberReply>('POST', `${this.groupPath}/members/${member.memberId}/heartbeat`, { body: { memberEpoch: member.memberEpoch } });
+    const reply = await this.groupRequest<MemberReply>('POST', `/members/${member.memberId}/heartbeat`, { body: { memberEpoch: member.memberEpoch } });
     if (this.member?.memberId === reply.memberId) this.member = { ...reply, assignment: this.member.assignment };
   }
 
@@ -341,7 +369,7 @@ export class Consumer {
     const member = this.member;
     if (!member) return;
     try {
-      await this.transport.request('DELETE', `${this.groupPath}/members/${member.memberId}`, { query: { ack } });
+      await this.groupRequest('DELETE', `/members/${member.memberId}`, { query: { ack } });
     } finally {
       await this.assign({ ...member, assignment: [] });
       this.member = undefined;

@@ -28,9 +28,18 @@ export interface RequestOptions {
   waitMs?: number;
   /** Gives up on the request (and its retries) when aborted. */
   signal?: AbortSignal;
+  /** Told the DIRECT_URL_HEADER of a successful response that carries one. */
+  onDirectUrl?: (url: string) => void;
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Response header of a deployed stack's single base URL: the base URL of the function that served
+ * the request. Calls of the same kind may go there directly, one Lambda invocation instead of two
+ * (the router's and the function's), if the caller may invoke it.
+ */
+export const DIRECT_URL_HEADER = 'x-queue-direct-url';
 
 export function backoffDelay(attempt: number, retry: RetryOptions, random = Math.random): number {
   return Math.floor(random() * Math.min(retry.maxRetryTimeMs ?? 5000, (retry.initialRetryTimeMs ?? 100) * 2 ** attempt));
@@ -39,12 +48,22 @@ export function backoffDelay(attempt: number, retry: RetryOptions, random = Math
 export class Transport {
   readonly baseUrl: URL;
   private readonly sign: Signer;
-  /** Requests sent, retries included: what the server bills. */
-  requests = 0;
+  private readonly sent: { requests: number };
 
-  constructor(readonly options: TransportOptions) {
+  constructor(readonly options: TransportOptions, sent = { requests: 0 }) {
     this.baseUrl = new URL(options.url.endsWith('/') ? options.url : `${options.url}/`);
     this.sign = signerFor(options.auth);
+    this.sent = sent;
+  }
+
+  /** Requests sent, retries included (by this transport and those made by `at`): what the server bills. */
+  get requests(): number {
+    return this.sent.requests;
+  }
+
+  /** The same auth, retries and request count, to another base URL (a function's own, named by DIRECT_URL_HEADER). */
+  at(url: string): Transport {
+    return new Transport({ ...this.options, url }, this.sent);
   }
 
   /** One request, retried while its failure is retryable; resolves to the parsed JSON body (undefined for 204). */
@@ -65,7 +84,7 @@ export class Transport {
     for (const [name, value] of Object.entries(options.query ?? {})) if (value !== undefined) url.searchParams.set(name, String(value));
     const body = options.body === undefined ? undefined : JSON.stringify(options.body);
     const headers = await this.sign({ method, url, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body });
-    this.requests++;
+    this.sent.requests++;
     let response: Response;
     try {
       response = await fetch(url, { method, headers, body, signal: withTimeout(options.signal, (this.options.requestTimeoutMs ?? 30_000) + (options.waitMs ?? 0)) });
@@ -75,7 +94,11 @@ export class Transport {
       throw new NetworkError(`${method} ${url.pathname} ${timedOut ? 'timed out' : `failed: ${err instanceof Error ? (err.cause as Error | undefined)?.message ?? err.message : String(err)}`}`, timedOut ? 'TIMEOUT' : 'NETWORK_ERROR', 0, true, { cause: err });
     }
     const text = await response.text();
-    if (response.ok) return (text === '' ? undefined : JSON.parse(text)) as T;
+    if (response.ok) {
+      const direct = response.headers.get(DIRECT_URL_HEADER);
+      if (direct !== null) options.onDirectUrl?.(direct);
+      return (text === '' ? undefined : JSON.parse(text)) as T;
+    }
     let error: { code?: string; message?: string } | undefined;
     try {
       error = (JSON.parse(text) as { error?: { code?: string; message?: string } }).error;

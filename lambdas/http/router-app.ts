@@ -5,6 +5,7 @@
 // api-key mode the key travels on and the target function checks it.
 import { Hono } from 'hono';
 import { signerFor, type Signer } from '../../client/auth.ts';
+import { DIRECT_URL_HEADER } from '../../client/transport.ts';
 import type { HttpRole } from '../../cdk/bundling.ts';
 import type { AuthMode } from './auth.ts';
 import { routeOf } from './routing.ts';
@@ -17,7 +18,8 @@ export function routerApp(targets: Record<HttpRole, string>, authMode: AuthMode,
   const app = new Hono();
   app.all('*', async (c) => {
     const incoming = new URL(c.req.url);
-    const url = new URL(`${incoming.pathname}${incoming.search}`, targets[routeOf(incoming.pathname)]);
+    const target = targets[routeOf(incoming.pathname)];
+    const url = new URL(`${incoming.pathname}${incoming.search}`, target);
     const headers: Record<string, string> = {};
     for (const name of FORWARDED_REQUEST_HEADERS) {
       const value = c.req.header(name);
@@ -26,7 +28,9 @@ export function routerApp(targets: Record<HttpRole, string>, authMode: AuthMode,
     }
     const body = ['GET', 'HEAD'].includes(c.req.method) ? undefined : await c.req.text();
     const response = await fetch(url, { method: c.req.method, headers: await sign({ method: c.req.method, url, headers, body }), body });
-    const replyHeaders = new Headers();
+    // Where a client may send calls of this kind itself, sparing this invocation (a group member's
+    // polls above all: their requests are most of an idle member's bill).
+    const replyHeaders = new Headers({ [DIRECT_URL_HEADER]: target });
     for (const name of FORWARDED_RESPONSE_HEADERS) {
       const value = response.headers.get(name);
       if (value !== null) replyHeaders.set(name, value);

@@ -6,6 +6,7 @@ import type { Hono } from 'hono';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue } from '../../client/index.ts';
+import { DIRECT_URL_HEADER } from '../../client/transport.ts';
 import type { HttpRole } from '../../cdk/bundling.ts';
 import { ApiKeyStore } from '../../lib/auth/api-key-store.ts';
 import { API_KEYS_TABLE } from '../../lib/auth/api-keys.ts';
@@ -22,7 +23,7 @@ const ROLES = [...new Set(ROUTES.map(([, role]) => role))];
 const closers: Array<() => void> = [];
 afterAll(() => closers.forEach((close) => close()));
 
-async function listen(app: Hono): Promise<string> {
+async function listen(app: Pick<Hono, 'fetch'>): Promise<string> {
   const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
   await new Promise<void>((resolve) => server.once('listening', resolve));
   closers.push(() => server.close());
@@ -78,5 +79,74 @@ describe('the router', () => {
     const url = await stack(services, 'api-key', apiKeyAuth(store));
     await expect(new Queue({ url }).admin().listTopics()).rejects.toMatchObject({ name: 'AuthError', code: 'UNAUTHORIZED', status: 401 });
     expect(await new Queue({ url, auth: { type: 'api-key', key } }).admin().listTopics()).toContain('routed');
+  });
+});
+
+/** `app` recording the path of every request it gets into `seen`, or refusing with 403 those `refuse` picks. */
+function observed(app: Pick<Hono, 'fetch'>, seen: string[], refuse: (request: Request) => boolean = () => false): Pick<Hono, 'fetch'> {
+  return {
+    fetch: (request: Request) => {
+      seen.push(`${request.method} ${new URL(request.url).pathname}`);
+      return refuse(request) ? new Response('Forbidden', { status: 403 }) : app.fetch(request);
+    },
+  };
+}
+
+/**
+ * The functions and the router, each recording the requests it gets; the router marks what it
+ * forwards, and the groups function refuses unmarked requests if `groupsRefusesCallers`.
+ */
+async function observedStack(groupsRefusesCallers: boolean) {
+  const seen = { router: [] as string[], groups: [] as string[] };
+  const targets = Object.fromEntries(await Promise.all(ROLES.map(async (role) => {
+    const app = createApp(services, [role], undefined);
+    return [role, await listen(role === 'groups' ? observed(app, seen.groups, (r) => groupsRefusesCallers && !r.headers.has('x-forwarded-by-router')) : app)];
+  }))) as Record<HttpRole, string>;
+  const router = routerApp(targets, 'iam', async (request) => ({ ...request.headers, 'x-forwarded-by-router': '1' }));
+  return { url: await listen(observed(router, seen.router)), seen, groupsUrl: targets.groups };
+}
+
+/** Runs a member of a new group on `topic` until it has consumed `values` and polled a few times more. */
+async function consumeThrough(queue: Queue, topic: string, values: string[]): Promise<string[]> {
+  const consumed: string[] = [];
+  const consumer = queue.consumer({ groupId: `${topic}-readers`, maxWaitTimeInMs: 50 });
+  await consumer.subscribe({ topics: [topic], fromBeginning: true });
+  await consumer.run({ eachMessage: async ({ message }) => void consumed.push(Buffer.from(message.value!).toString()) });
+  for (let i = 0; i < 100 && consumed.length < values.length; i++) await sleep(100);
+  await sleep(500);
+  await consumer.disconnect();
+  return consumed;
+}
+
+describe('direct URLs behind the router', () => {
+  it('each answer names the function that served it, and a group member sends its polls there: one invocation each, not two', async () => {
+    const { url, seen, groupsUrl } = await observedStack(false);
+    const queue = new Queue({ url });
+    const listed = await fetch(`${url}/v1/groups`);
+    expect(listed.headers.get(DIRECT_URL_HEADER)).toBe(groupsUrl);
+    await queue.admin().createTopic('direct', 1);
+    await queue.producer().send({ topic: 'direct', messages: [{ value: 'a' }, { value: 'b' }] });
+    seen.router.length = 0;
+    seen.groups.length = 0;
+    expect(await consumeThrough(queue, 'direct', ['a', 'b'])).toEqual(['a', 'b']);
+    // Through the router: the join only. Polls, commits and the leave went to the groups function.
+    expect(seen.router.filter((r) => r.includes('/v1/groups/'))).toEqual(['POST /v1/groups/direct-readers/members']);
+    const direct = seen.groups.filter((r) => r.endsWith('/poll'));
+    expect(direct.length).toBeGreaterThan(3);
+    expect(seen.groups.filter((r) => r.startsWith('DELETE '))).toHaveLength(1);
+  });
+
+  it('a caller the function refuses (IAM, granted the base URL only) is refused once and stays with the router', async () => {
+    const { url, seen } = await observedStack(true);
+    const queue = new Queue({ url });
+    await queue.admin().createTopic('refused', 1);
+    await queue.producer().send({ topic: 'refused', messages: [{ value: 'x' }] });
+    seen.router.length = 0;
+    seen.groups.length = 0;
+    expect(await consumeThrough(queue, 'refused', ['x'])).toEqual(['x']);
+    // One call went straight to the function and was refused; everything else, through the router.
+    const forwarded = seen.router.filter((r) => r.includes('/v1/groups/')).length;
+    expect(seen.groups.length).toBe(forwarded + 1);
+    expect(forwarded).toBeGreaterThan(3);
   });
 });
