@@ -27,6 +27,9 @@ export const MAX_TRANSACTION_TIMEOUT_MS = 15 * 60_000;
 /** Partitions one registration transaction pins (TransactWriteItems takes 100 items). */
 const PINS_PER_TRANSACTION = 99;
 
+/** Reads and bumps a timeout abort tries while the transaction keeps changing under it (registrations). */
+const MAX_ABORT_ATTEMPTS = 8;
+
 export type TransactionState = 'empty' | 'ongoing' | 'prepareCommit' | 'prepareAbort';
 
 export interface TransactionItem {
@@ -69,6 +72,9 @@ const clauses = {
   // Batch b of transaction n stalls → n is aborted and closed → the producer (same epoch) starts
   // n+1 in the same partition → b must not commit into n+1: it lies below n's marker.
   transactionIs: '#txnSeq = :transaction',
+  // A timeout abort judged transaction n expired → the producer decided n (or a new epoch took
+  // over, or n closed and n+1 began) → the abort must change nothing.
+  expired: '#deadline <= :now',
 };
 
 function transactionFromItem(item: Record<string, unknown>): TransactionItem {
@@ -133,29 +139,58 @@ export class TransactionCoordinator {
         await this.complete(current);
         continue;
       }
-      const epoch = current.epoch + 1;
-      try {
-        await transactOnce(this.producers.storage, [
-          {
-            Update: {
-              TableName: this.table,
-              Key: transactionKey(transactionalId),
-              // An open transaction is aborted at the new epoch: the old producer can no longer touch it.
-              UpdateExpression: 'SET #epoch = :epoch, #state = :next, #timeoutMs = :timeoutMs, #expiresAt = :expiresAt',
-              ConditionExpression: `#epoch = :previous AND ${clauses.stateIs}`,
-              ExpressionAttributeNames: { '#epoch': 'epoch', '#state': 'state', '#timeoutMs': 'timeoutMs', '#expiresAt': 'expiresAt' },
-              ExpressionAttributeValues: { ':epoch': epoch, ':previous': current.epoch, ':from': current.state, ':next': current.state === 'ongoing' ? 'prepareAbort' : 'empty', ':timeoutMs': timeoutMs, ':expiresAt': expiresIn(this.now(), PRODUCER_ID_TTL_MS) },
+      // Raced another init or completer, or a registration: read again.
+      if (!(await this.bumpEpoch(current, timeoutMs))) continue;
+      return { producerId: current.producerId, producerEpoch: current.epoch + 1 };
+    }
+  }
+
+  /**
+   * Moves the transactional id to the next epoch, fencing its producer, and aborts the transaction
+   * it had open (completing the abort). False, with nothing changed, if the item is no longer as
+   * read: another epoch, state or partition set, or (`onlyIfExpired`) a transaction that has not
+   * timed out.
+   */
+  private async bumpEpoch(current: TransactionItem, timeoutMs: number, onlyIfExpired = false): Promise<boolean> {
+    const epoch = current.epoch + 1;
+    const now = this.now();
+    const conditions = [`#epoch = :previous`, clauses.stateIs, clauses.transactionIs, ...(onlyIfExpired ? [clauses.expired] : [])];
+    try {
+      await transactOnce(this.producers.storage, [
+        {
+          Update: {
+            TableName: this.table,
+            Key: transactionKey(current.transactionalId),
+            // An open transaction is aborted at the new epoch: the old producer can no longer touch it.
+            UpdateExpression: 'SET #epoch = :epoch, #state = :next, #timeoutMs = :timeoutMs, #expiresAt = :expiresAt',
+            ConditionExpression: conditions.join(' AND '),
+            ExpressionAttributeNames: { '#epoch': 'epoch', '#state': 'state', '#timeoutMs': 'timeoutMs', '#expiresAt': 'expiresAt', '#txnSeq': 'txnSeq', ...(onlyIfExpired && { '#deadline': 'deadline' }) },
+            ExpressionAttributeValues: {
+              ':epoch': epoch, ':previous': current.epoch, ':from': current.state, ':transaction': current.transaction,
+              ':next': current.state === 'ongoing' ? 'prepareAbort' : 'empty', ':timeoutMs': timeoutMs, ':expiresAt': expiresIn(now, PRODUCER_ID_TTL_MS),
+              ...(onlyIfExpired && { ':now': now }),
             },
           },
-          this.producerEpochUpdate(current.producerId, epoch, transactionalId),
-        ]);
-      } catch (err) {
-        if (err instanceof TransactionCanceledException) continue; // raced another init or completer: read again
-        throw err;
-      }
-      if (current.state === 'ongoing') await this.complete({ ...current, epoch, state: 'prepareAbort' });
-      return { producerId: current.producerId, producerEpoch: epoch };
+        },
+        this.producerEpochUpdate(current.producerId, epoch, current.transactionalId),
+      ]);
+    } catch (err) {
+      if (err instanceof TransactionCanceledException) return false;
+      throw err;
     }
+    if (current.state === 'ongoing') await this.completeDecided({ ...current, epoch, state: 'prepareAbort' });
+    return true;
+  }
+
+  /**
+   * Completes a transaction just decided (`decided`: as read before the decision, with the decided
+   * epoch and state), from the coordinator item read again: a registration may have added a
+   * partition between that read and the decision, and none can after it (`writable`), so only a
+   * read after the decision has them all. Nothing to do if it was completed meanwhile.
+   */
+  private async completeDecided(decided: TransactionItem): Promise<void> {
+    const after = await this.read(decided.transactionalId);
+    if (after && after.epoch === decided.epoch && after.transaction === decided.transaction && after.state === decided.state) await this.complete(after);
   }
 
   /** The producer id at the new epoch; written whole, as the TTL may have deleted it meanwhile. */
@@ -229,7 +264,7 @@ export class TransactionCoordinator {
     if (current.epoch > identity.producerEpoch) return producerFenced(identity.producerId, identity.producerEpoch, current.epoch);
     if (current.epoch < identity.producerEpoch) return unknownProducer(identity.producerId);
     if (current.deadline !== undefined && current.deadline <= this.now() && current.state === 'ongoing') {
-      await this.abortExpired(transactionalId);
+      await this.abortExpired(transactionalId, current.transaction);
       return new ConflictError('PRODUCER_FENCED', `the transaction of ${JSON.stringify(transactionalId)} passed its timeout of ${current.timeoutMs} ms and was aborted; the producer was fenced (initialise it again)`, { cause });
     }
     if (isTransactionConflict(cause)) return new ConflictError('CONCURRENT_TRANSACTIONS', `the transaction of ${JSON.stringify(transactionalId)} is being changed concurrently; retry`, { cause });
@@ -282,7 +317,7 @@ export class TransactionCoordinator {
     } else if (current.state !== prepared[outcome]) {
       throw new ConflictError('INVALID_TXN_STATE', `the transaction of ${JSON.stringify(transactionalId)} is already ${current.state === 'prepareCommit' ? 'committing' : 'aborting'}`);
     }
-    await this.complete({ ...current, state: prepared[outcome] });
+    await this.completeDecided({ ...current, state: prepared[outcome] });
   }
 
   /**
@@ -351,19 +386,26 @@ export class TransactionCoordinator {
   }
 
   /**
-   * Aborts the transactional id's open transaction if it passed its deadline, bumping the epoch so
-   * its producer is fenced (Kafka's coordinator-side timeout). Returns whether one was aborted.
+   * Aborts the transactional id's open transaction (transaction number `transaction`, if given) if
+   * it passed its deadline, bumping the epoch so its producer is fenced (Kafka's coordinator-side
+   * timeout); finishes it if it is already decided. Only that transaction: one decided, closed or
+   * taken over by another epoch meanwhile is left as it is (never a bump of whatever came next).
+   * Returns whether the transaction was ended here.
    */
-  async abortExpired(transactionalId: string): Promise<boolean> {
-    const current = await this.read(transactionalId);
-    if (!current) return false;
-    if (current.state === 'prepareCommit' || current.state === 'prepareAbort') {
-      await this.complete(current);
-      return true;
+  async abortExpired(transactionalId: string, transaction?: number): Promise<boolean> {
+    for (let attempt = 0; attempt < MAX_ABORT_ATTEMPTS; attempt++) {
+      const current = await this.read(transactionalId);
+      if (!current || (transaction !== undefined && current.transaction !== transaction)) return false;
+      if (current.state === 'prepareCommit' || current.state === 'prepareAbort') {
+        await this.complete(current);
+        return true;
+      }
+      if (current.state !== 'ongoing' || current.deadline === undefined || current.deadline > this.now()) return false;
+      // Refused if anything moved since the read (a decision, a registration, another epoch): read again.
+      if (await this.bumpEpoch(current, current.timeoutMs, true)) return true;
+      transaction = current.transaction;
     }
-    if (current.state !== 'ongoing' || current.deadline === undefined || current.deadline > this.now()) return false;
-    await this.init(transactionalId, current.timeoutMs);
-    return true;
+    return false;
   }
 
   /**
@@ -373,7 +415,7 @@ export class TransactionCoordinator {
    */
   async unblock(pk: string, pin: TransactionPin): Promise<boolean> {
     const producer = await this.producers.get(pin.producerId);
-    if (producer?.transactionalId !== undefined) return this.abortExpired(producer.transactionalId);
+    if (producer?.transactionalId !== undefined) return this.abortExpired(producer.transactionalId, pin.transaction);
     return !producer && (await this.sequencer.endTransaction(pk, pin, 'abort'));
   }
 }

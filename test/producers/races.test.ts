@@ -8,6 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createServices } from '../../lambdas/http/services.ts';
 import { logPartitionKey } from '../../lib/log/keys.ts';
 import { producerKey } from '../../lib/producers/producer-store.ts';
+import { createProducerServices } from '../../lib/producers/services.ts';
 import { getTopic } from '../../lib/topics/topic-store.ts';
 import { TxnProducer, committedValues, type Identity } from './transactional-producer.ts';
 import { Api, startApi } from '../api/client.ts';
@@ -179,5 +180,58 @@ describe('transaction races', () => {
     expect((await producer.end('commit')).status).toBe(200);
     // b was acknowledged in T2, which committed.
     expect(await committedValues(api, name)).toEqual(['b']);
+  });
+
+  // abortExpired read transaction n as ongoing and past its deadline, then called init, which
+  // reads again and bumps whatever it finds: had the producer committed n meanwhile, init finished
+  // the commit and then bumped the epoch of the empty item, fencing a producer whose commit had
+  // succeeded; had it started n+1, init aborted n+1, which had not timed out.
+  it('a timeout abort that loses to the producer\'s own commit finishes that commit and fences nobody', async () => {
+    const name = await topic();
+    const producer = await TxnProducer.init(api, 'races-timeout-commit', 60_000);
+    expect((await producer.send(name, ['c'])).status).toBe(200);
+    const { transaction } = (await api.services.producers.transactions.read(producer.transactionalId))!;
+    // A process whose clock is past the deadline judges the transaction expired; just before its
+    // abort lands, the producer (whose clock is not) commits.
+    let committed = false;
+    const racing = withDynamoFaults(api.storage, async (command) => {
+      if (!committed && command.constructor.name === 'TransactWriteCommand') {
+        committed = true;
+        expect((await producer.end('commit')).status).toBe(200);
+      }
+      return undefined;
+    });
+    const skewed = createProducerServices(racing, api.services.sequencer, api.services.groups.offsets, () => Date.now() + 120_000).transactions;
+    expect(await skewed.abortExpired(producer.transactionalId, transaction)).toBe(false);
+    expect(committed).toBe(true);
+    expect((await producer.send(name, ['d'])).status).toBe(200);
+    expect((await producer.end('commit')).status).toBe(200);
+    expect(await committedValues(api, name)).toEqual(['c', 'd']);
+  });
+
+  // init and abortExpired completed the abort with the partitions read before their bump: a
+  // registration landing in between (its deadline check passed on the producer's clock) left its
+  // partition pinned by a transaction nobody would ever end, holding that partition's last stable
+  // offset and its compaction for good.
+  it('a timeout abort racing a registration ends every partition the transaction reached', async () => {
+    const [a, b] = [await topic(), await topic()];
+    const producer = await TxnProducer.init(api, 'races-timeout-register', 60_000);
+    expect((await producer.send(a, ['a'])).status).toBe(200);
+    let registered = false;
+    const racing = withDynamoFaults(api.storage, async (command) => {
+      if (!registered && command.constructor.name === 'TransactWriteCommand') {
+        registered = true;
+        expect((await producer.send(b, ['b'])).status).toBe(200);
+      }
+      return undefined;
+    });
+    const skewed = createProducerServices(racing, api.services.sequencer, api.services.groups.offsets, () => Date.now() + 120_000).transactions;
+    expect(await skewed.abortExpired(producer.transactionalId)).toBe(true);
+    expect(registered).toBe(true);
+    for (const name of [a, b]) {
+      expect(await api.services.sequencer.openTransactions(await pk(name))).toEqual([]);
+      expect(await committedValues(api, name)).toEqual([]);
+    }
+    expect((await producer.end('commit')).status).toBe(409);
   });
 });
