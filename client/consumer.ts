@@ -12,7 +12,7 @@
 //   - disconnect() stops after the current batch and leaves, acknowledging what was processed.
 import { fromBase64 } from './bytes.ts';
 import { ConflictError, NotFoundError, QueueError } from './errors.ts';
-import { backoffDelay, sleep, type RequestOptions, type RetryOptions, type Transport } from './transport.ts';
+import { backoffDelay, mayFollowDirectUrl, sleep, type RequestOptions, type RetryOptions, type Transport } from './transport.ts';
 
 export interface ConsumerOptions {
   groupId: string;
@@ -197,8 +197,9 @@ export class Consumer {
   /**
    * A call on this member's group. Behind a deployed stack's single base URL, the first answer names
    * the groups function's own URL, and later calls go there: each poll is then one Lambda
-   * invocation, not two. A caller that may not invoke that URL (IAM mode, granted the base URL
-   * only) is refused once, and stays with the base URL.
+   * invocation, not two. If that URL refuses us (IAM mode, granted the base URL only), cannot be
+   * reached from here, or answers as no function of ours would, the call is sent again through the
+   * base URL, which is used from then on.
    */
   private async groupRequest<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
     const direct = this.direct;
@@ -206,7 +207,7 @@ export class Consumer {
       try {
         return await direct.request<T>(method, `${this.groupPath}${path}`, options);
       } catch (err) {
-        if (!(err instanceof QueueError && (err.status === 401 || err.status === 403))) throw err;
+        if (options.signal?.aborted || !(err instanceof QueueError && (err.status === 0 || err.status === 401 || err.status === 403 || err.code.startsWith('HTTP_')))) throw err;
         this.direct = undefined;
         this.directRefused = true;
       }
@@ -214,7 +215,7 @@ export class Consumer {
     return this.transport.request<T>(method, `${this.groupPath}${path}`, {
       ...options,
       onDirectUrl: (url) => {
-        if (!this.directRefused && URL.canParse(url) && new URL(url).href !== this.transport.baseUrl.href) this.direct = this.transport.at(url);
+        if (!this.directRefused && mayFollowDirectUrl(this.transport.baseUrl, url, this.transport.options.directUrls)) this.direct = this.transport.at(url);
       },
     });
   }

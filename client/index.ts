@@ -41,4 +41,4 @@ export type { Batch, ConsumerOptions, EachBatchPayload, EachMessagePayload, Kafk
 export * from './errors.ts';
 export { murmur2, partitionForKey } from './partitioner.ts';
 export type { Acks, Message, ProducerOptions, ProducerRecord, RecordMetadata } from './producer.ts';
-export type { RetryOptions, TransportOptions } from './transport.ts';
+export type { DirectUrls, RetryOptions, TransportOptions } from './transport.ts';

@@ -19,6 +19,12 @@ export interface TransportOptions {
   retry?: RetryOptions;
   /** Per attempt, on top of any long-poll wait the request asks for. @default 30000 */
   requestTimeoutMs?: number;
+  /**
+   * Group calls go to the groups function's own URL when the base URL's router names it:
+   * 'lambda-urls' between a stack's Function URLs only, 'any' also behind other hosts (a custom
+   * domain, a local stack), 'off' never. @default 'lambda-urls'
+   */
+  directUrls?: DirectUrls;
 }
 
 export interface RequestOptions {
@@ -35,11 +41,31 @@ export interface RequestOptions {
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
- * Response header of a deployed stack's single base URL: the base URL of the function that served
- * the request. Calls of the same kind may go there directly, one Lambda invocation instead of two
- * (the router's and the function's), if the caller may invoke it.
+ * Response header of a deployed stack's single base URL on successful group calls: the base URL of
+ * the groups function. Group calls may go there directly, one Lambda invocation instead of two (the
+ * router's and the function's), if the caller may invoke it.
  */
 export const DIRECT_URL_HEADER = 'x-queue-direct-url';
+
+const LAMBDA_URL_HOST = /^[a-z0-9]+\.lambda-url\.([a-z0-9-]+)\.on\.aws$/;
+
+/**
+ * Whether a client of `base` may send its calls to `direct`, a URL a response named: a bare base
+ * URL (no credentials, path, query or fragment) of the same scheme, and, unless `directUrls` is
+ * 'any', only from one Lambda Function URL to another in the same region over HTTPS, so that a
+ * proxy in front of the stack can never point the caller's key or signature elsewhere.
+ */
+export function mayFollowDirectUrl(base: URL, direct: string, directUrls: DirectUrls = 'lambda-urls'): boolean {
+  if (directUrls === 'off' || !URL.canParse(direct)) return false;
+  const url = new URL(direct);
+  if (url.protocol !== base.protocol || url.username || url.password || url.pathname !== '/' || url.search || url.hash || url.href === base.href) return false;
+  if (directUrls === 'any') return true;
+  const [fromRegion, toRegion] = [LAMBDA_URL_HOST.exec(base.hostname)?.[1], LAMBDA_URL_HOST.exec(url.hostname)?.[1]];
+  return url.protocol === 'https:' && url.port === '' && fromRegion !== undefined && fromRegion === toRegion;
+}
+
+/** Which direct URLs named by the base URL's answers the client follows (see mayFollowDirectUrl). */
+export type DirectUrls = 'lambda-urls' | 'any' | 'off';
 
 export function backoffDelay(attempt: number, retry: RetryOptions, random = Math.random): number {
   return Math.floor(random() * Math.min(retry.maxRetryTimeMs ?? 5000, (retry.initialRetryTimeMs ?? 100) * 2 ** attempt));
@@ -50,10 +76,10 @@ export class Transport {
   private readonly sign: Signer;
   private readonly sent: { requests: number };
 
-  constructor(readonly options: TransportOptions, sent = { requests: 0 }) {
+  constructor(readonly options: TransportOptions, shared?: { sign: Signer; sent: { requests: number } }) {
     this.baseUrl = new URL(options.url.endsWith('/') ? options.url : `${options.url}/`);
-    this.sign = signerFor(options.auth);
-    this.sent = sent;
+    this.sign = shared?.sign ?? signerFor(options.auth);
+    this.sent = shared?.sent ?? { requests: 0 };
   }
 
   /** Requests sent, retries included (by this transport and those made by `at`): what the server bills. */
@@ -61,9 +87,9 @@ export class Transport {
     return this.sent.requests;
   }
 
-  /** The same auth, retries and request count, to another base URL (a function's own, named by DIRECT_URL_HEADER). */
+  /** The same signer, retries and request count, to another base URL (a function's own, named by DIRECT_URL_HEADER). */
   at(url: string): Transport {
-    return new Transport({ ...this.options, url }, this.sent);
+    return new Transport({ ...this.options, url }, { sign: this.sign, sent: this.sent });
   }
 
   /** One request, retried while its failure is retryable; resolves to the parsed JSON body (undefined for 204). */

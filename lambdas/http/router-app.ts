@@ -18,8 +18,8 @@ export function routerApp(targets: Record<HttpRole, string>, authMode: AuthMode,
   const app = new Hono();
   app.all('*', async (c) => {
     const incoming = new URL(c.req.url);
-    const target = targets[routeOf(incoming.pathname)];
-    const url = new URL(`${incoming.pathname}${incoming.search}`, target);
+    const role = routeOf(incoming.pathname);
+    const url = new URL(`${incoming.pathname}${incoming.search}`, targets[role]);
     const headers: Record<string, string> = {};
     for (const name of FORWARDED_REQUEST_HEADERS) {
       const value = c.req.header(name);
@@ -28,9 +28,9 @@ export function routerApp(targets: Record<HttpRole, string>, authMode: AuthMode,
     }
     const body = ['GET', 'HEAD'].includes(c.req.method) ? undefined : await c.req.text();
     const response = await fetch(url, { method: c.req.method, headers: await sign({ method: c.req.method, url, headers, body }), body });
-    // Where a client may send calls of this kind itself, sparing this invocation (a group member's
-    // polls above all: their requests are most of an idle member's bill).
-    const replyHeaders = new Headers({ [DIRECT_URL_HEADER]: target });
+    // Where a group member may send its later calls itself, sparing this invocation (its polls are
+    // most of an idle member's bill). Named to callers the function accepted only.
+    const replyHeaders = new Headers(role === 'groups' && response.ok ? { [DIRECT_URL_HEADER]: targets.groups } : {});
     for (const name of FORWARDED_RESPONSE_HEADERS) {
       const value = response.headers.get(name);
       if (value !== null) replyHeaders.set(name, value);

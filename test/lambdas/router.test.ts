@@ -6,7 +6,7 @@ import type { Hono } from 'hono';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue } from '../../client/index.ts';
-import { DIRECT_URL_HEADER } from '../../client/transport.ts';
+import { DIRECT_URL_HEADER, mayFollowDirectUrl } from '../../client/transport.ts';
 import type { HttpRole } from '../../cdk/bundling.ts';
 import { ApiKeyStore } from '../../lib/auth/api-key-store.ts';
 import { API_KEYS_TABLE } from '../../lib/auth/api-keys.ts';
@@ -82,25 +82,26 @@ describe('the router', () => {
   });
 });
 
-/** `app` recording the path of every request it gets into `seen`, or refusing with 403 those `refuse` picks. */
-function observed(app: Pick<Hono, 'fetch'>, seen: string[], refuse: (request: Request) => boolean = () => false): Pick<Hono, 'fetch'> {
+/** `app` recording the path of every request it gets into `seen`, or answering `status` to those `refuse` picks. */
+function observed(app: Pick<Hono, 'fetch'>, seen: string[], refuse: (request: Request) => boolean = () => false, status = 403): Pick<Hono, 'fetch'> {
   return {
     fetch: (request: Request) => {
       seen.push(`${request.method} ${new URL(request.url).pathname}`);
-      return refuse(request) ? new Response('Forbidden', { status: 403 }) : app.fetch(request);
+      return refuse(request) ? new Response('refused', { status }) : app.fetch(request);
     },
   };
 }
 
 /**
  * The functions and the router, each recording the requests it gets; the router marks what it
- * forwards, and the groups function refuses unmarked requests if `groupsRefusesCallers`.
+ * forwards, and the groups function answers unmarked requests with `refusal` (an HTTP status,
+ * without the API's error body) if given.
  */
-async function observedStack(groupsRefusesCallers: boolean) {
+async function observedStack(refusal?: number) {
   const seen = { router: [] as string[], groups: [] as string[] };
   const targets = Object.fromEntries(await Promise.all(ROLES.map(async (role) => {
     const app = createApp(services, [role], undefined);
-    return [role, await listen(role === 'groups' ? observed(app, seen.groups, (r) => groupsRefusesCallers && !r.headers.has('x-forwarded-by-router')) : app)];
+    return [role, await listen(role === 'groups' ? observed(app, seen.groups, (r) => refusal !== undefined && !r.headers.has('x-forwarded-by-router'), refusal) : app)];
   }))) as Record<HttpRole, string>;
   const router = routerApp(targets, 'iam', async (request) => ({ ...request.headers, 'x-forwarded-by-router': '1' }));
   return { url: await listen(observed(router, seen.router)), seen, groupsUrl: targets.groups };
@@ -119,11 +120,15 @@ async function consumeThrough(queue: Queue, topic: string, values: string[]): Pr
 }
 
 describe('direct URLs behind the router', () => {
-  it('each answer names the function that served it, and a group member sends its polls there: one invocation each, not two', async () => {
-    const { url, seen, groupsUrl } = await observedStack(false);
-    const queue = new Queue({ url });
+  it('successful group answers name the groups function, and a group member sends its later calls there: one invocation each, not two', async () => {
+    const { url, seen, groupsUrl } = await observedStack();
+    // Loopback URLs: followed only when asked to (a deployed stack's Function URLs are by default).
+    const queue = new Queue({ url, directUrls: 'any' });
     const listed = await fetch(`${url}/v1/groups`);
     expect(listed.headers.get(DIRECT_URL_HEADER)).toBe(groupsUrl);
+    // Not on other functions' answers, nor on refusals.
+    expect((await fetch(`${url}/v1/topics`)).headers.get(DIRECT_URL_HEADER)).toBeNull();
+    expect((await fetch(`${url}/v1/groups/g/members`, { method: 'POST', body: '{' })).headers.get(DIRECT_URL_HEADER)).toBeNull();
     await queue.admin().createTopic('direct', 1);
     await queue.producer().send({ topic: 'direct', messages: [{ value: 'a' }, { value: 'b' }] });
     seen.router.length = 0;
@@ -136,17 +141,43 @@ describe('direct URLs behind the router', () => {
     expect(seen.groups.filter((r) => r.startsWith('DELETE '))).toHaveLength(1);
   });
 
-  it('a caller the function refuses (IAM, granted the base URL only) is refused once and stays with the router', async () => {
-    const { url, seen } = await observedStack(true);
-    const queue = new Queue({ url });
-    await queue.admin().createTopic('refused', 1);
-    await queue.producer().send({ topic: 'refused', messages: [{ value: 'x' }] });
-    seen.router.length = 0;
-    seen.groups.length = 0;
-    expect(await consumeThrough(queue, 'refused', ['x'])).toEqual(['x']);
-    // One call went straight to the function and was refused; everything else, through the router.
-    const forwarded = seen.router.filter((r) => r.includes('/v1/groups/')).length;
-    expect(seen.groups.length).toBe(forwarded + 1);
-    expect(forwarded).toBeGreaterThan(3);
+  for (const [status, why] of [[403, 'refuses the caller (IAM, granted the base URL only)'], [502, 'cannot be reached (a gateway answers instead)']] as const) {
+    it(`a group member whose direct URL ${why} sends the call again through the router, and stays there`, async () => {
+      const { url, seen } = await observedStack(status);
+      const queue = new Queue({ url, directUrls: 'any', retry: { retries: 1, initialRetryTimeMs: 10 } });
+      const topic = `refused-${status}`;
+      await queue.admin().createTopic(topic, 1);
+      await queue.producer().send({ topic, messages: [{ value: 'x' }] });
+      seen.router.length = 0;
+      seen.groups.length = 0;
+      expect(await consumeThrough(queue, topic, ['x'])).toEqual(['x']);
+      // One call (with its retry, if retryable) went straight to the function; everything else, through the router.
+      const forwarded = seen.router.filter((r) => r.includes('/v1/groups/')).length;
+      expect(seen.groups.length).toBe(forwarded + (status === 502 ? 2 : 1));
+      expect(forwarded).toBeGreaterThan(3);
+    });
+  }
+});
+
+describe('which direct URLs a client follows', () => {
+  const base = new URL('https://abc123.lambda-url.eu-west-1.on.aws/');
+  it('by default, only another Function URL of the same region, bare, over HTTPS', () => {
+    expect(mayFollowDirectUrl(base, 'https://def456.lambda-url.eu-west-1.on.aws/')).toBe(true);
+    for (const named of [
+      'http://def456.lambda-url.eu-west-1.on.aws/', 'https://def456.lambda-url.us-east-1.on.aws/', 'https://attacker.example/',
+      'https://def456.lambda-url.eu-west-1.on.aws.attacker.example/', 'https://u:p@def456.lambda-url.eu-west-1.on.aws/',
+      'https://def456.lambda-url.eu-west-1.on.aws:8443/', 'https://def456.lambda-url.eu-west-1.on.aws/x', 'https://def456.lambda-url.eu-west-1.on.aws/?a=1',
+      base.href, 'not a url',
+    ]) expect(mayFollowDirectUrl(base, named), named).toBe(false);
+    // Behind another host (a custom domain, a proxy), nothing unless asked.
+    expect(mayFollowDirectUrl(new URL('https://queue.example.com/'), 'https://def456.lambda-url.eu-west-1.on.aws/')).toBe(false);
+  });
+
+  it("'any' drops the host rule but not the rest; 'off' follows nothing", () => {
+    const local = new URL('http://127.0.0.1:8787/');
+    expect(mayFollowDirectUrl(local, 'http://127.0.0.1:9000/', 'any')).toBe(true);
+    expect(mayFollowDirectUrl(local, 'https://127.0.0.1:9000/', 'any')).toBe(false);
+    expect(mayFollowDirectUrl(local, 'http://u:p@127.0.0.1:9000/', 'any')).toBe(false);
+    expect(mayFollowDirectUrl(base, 'https://def456.lambda-url.eu-west-1.on.aws/', 'off')).toBe(false);
   });
 });
