@@ -12,7 +12,7 @@ import { Maintenance } from '../lib/lifecycle/maintenance.ts';
 import { Sequencer } from '../lib/log/sequencer.ts';
 import { createTopic, getTopic } from '../lib/topics/topic-store.ts';
 import { createServices, type Services } from '../lambdas/http/services.ts';
-import { costPerGiB, type PriceTable } from './cost-model.ts';
+import { costPerGiB, requestsPerGiB, type PriceTable } from './cost-model.ts';
 import { compact } from './lifecycle.ts';
 import { benchSize, LAMBDA_MEMORY_MB, markdownTable, round, usageOf, usd, type Meter, type Sanity, type SizeSpec } from './log.ts';
 
@@ -86,7 +86,11 @@ export async function benchSmallWrites(ctx: SmallWritesContext) {
     const topic = await getTopic(ctx.storage, size.topics.all);
     const maintenance = new Maintenance(ctx.storage, new Sequencer(ctx.storage), { compactor: { now: () => Date.now() + topic.config['segment.ms'] } });
     const compaction = await compact(maintenance, ctx.meter, topic, (spec.warmup + spec.ops) * spec.bytes, ctx.prices);
-    costs.push({ label: size.label, path: (size.produceAcksAll.callsPerOp['s3.PutObject'] ?? 0) === 0 ? 'inline' : 'S3 intake object', s3PutsPerRequest: usageIn.s3Puts, inPerGiB: inPerGiB.total, outPerGiB: outPerGiB.total, inPlusOutPerGiB: inPerGiB.total + outPerGiB.total, compactionPerGiB: compaction.perGiB.total, in: usageIn, out: usageOut, compaction: { entriesDropped: compaction.entriesDropped, calls: compaction.calls, usage: compaction.usage, perGiB: compaction.perGiB } });
+    // Lambda time is the one part priced from local timings: what the rest costs, and what each
+    // millisecond of it (in and out together) adds.
+    const withoutLambdaTime = inPerGiB.total - inPerGiB.lambdaDuration + outPerGiB.total - outPerGiB.lambdaDuration;
+    const perLambdaMs = (ctx.prices.lambda.arm64PerGBSecond * (LAMBDA_MEMORY_MB / 1024) / 1000) * requestsPerGiB(spec.bytes);
+    costs.push({ label: size.label, path: (size.produceAcksAll.callsPerOp['s3.PutObject'] ?? 0) === 0 ? 'inline' : 'S3 intake object', s3PutsPerRequest: usageIn.s3Puts, inPerGiB: inPerGiB.total, outPerGiB: outPerGiB.total, inPlusOutPerGiB: inPerGiB.total + outPerGiB.total, withoutLambdaTime, perLambdaMs, lambdaMs: usageIn.lambdaMs + usageOut.lambdaMs, compactionPerGiB: compaction.perGiB.total, in: usageIn, out: usageOut, compaction: { entriesDropped: compaction.entriesDropped, calls: compaction.calls, usage: compaction.usage, perGiB: compaction.perGiB } });
   }
 
   ctx.progress('small writes: sequential round trips per produce');
@@ -135,9 +139,11 @@ export async function benchSmallWrites(ctx: SmallWritesContext) {
   const markdown = [
     '### Small writes',
     '',
-    `Requests of at most ${ctx.storage.config.inlineMaxBytes} encoded bytes store their batch inline in the index entry (no S3 PUT). Cost as in "Cost per GiB": in = produce acks=all, out = one fetch of the batch (in order from the start of the log, on the producer's process), counted calls and units, Lambda ${LAMBDA_MEMORY_MB} MB for the measured local p50 (local emulators answer in about a millisecond, so this understates Lambda time in AWS, where each DynamoDB call takes several). Compaction = the maintenance passes that later copy the same batches into a segment and delete their entries (and intake objects), as in "Lifecycle"; it is not part of in+out (nor was it in the figures before small writes), and is shown so that nothing the small path saves is only moved there.`,
+    `Requests of at most ${ctx.storage.config.inlineMaxBytes} encoded bytes store their batch inline in the index entry (no S3 PUT). Cost as in "Cost per GiB": in = produce acks=all, out = one fetch of the batch (in order from the start of the log, on the producer's process), counted calls and units, Lambda ${LAMBDA_MEMORY_MB} MB for the measured local p50 (the local emulators' latency: neither AWS's nor steady from run to run; see below the table). Compaction = the maintenance passes that later copy the same batches into a segment and delete their entries (and intake objects), as in "Lifecycle"; it is not part of in+out (nor was it in the figures before small writes), and is shown so that nothing the small path saves is only moved there.`,
     '',
     markdownTable(['request size', 'path', 'S3 PUTs / request', 'in $/GiB', 'out $/GiB', 'in+out $/GiB', 'compaction $/GiB', 'in+out+compaction $/GiB'], costs.map((c) => [c.label, c.path, c.s3PutsPerRequest, usd(c.inPerGiB), usd(c.outPerGiB), usd(c.inPlusOutPerGiB), usd(c.compactionPerGiB), usd(c.inPlusOutPerGiB + c.compactionPerGiB)])),
+    '',
+    `Lambda time is the part of the 1 KiB inline figure that depends on latency: without it (DynamoDB units and Lambda requests only) in+out is ${usd(costs[0]!.withoutLambdaTime)} per GiB, and each millisecond of Lambda time (in and out together, ${LAMBDA_MEMORY_MB} MB) adds ${usd(costs[0]!.perLambdaMs)}: within $3 up to ${round((3 - costs[0]!.withoutLambdaTime) / costs[0]!.perLambdaMs, 1)} ms in all. Measured here: ${round(costs[0]!.lambdaMs, 1)} ms (the p50s of in and out). In AWS a produce waits on two DynamoDB calls in sequence and a fetch on two (a parallel pair, then the entries), a few milliseconds each.`,
     '',
     'Sequential AWS round trips before the answer: the longest chain of SDK calls each starting after the previous one ended (20 requests each; parallel calls count once). acks=0 answers before any call.',
     '',
