@@ -26,6 +26,25 @@ async function topic(partitions = 1): Promise<string> {
   return name;
 }
 
+/**
+ * A transaction coordinator whose clock runs two minutes ahead (every deadline has passed for it)
+ * and which runs `race` just before its first transactional write is sent.
+ */
+function coordinatorPastDeadline(race: () => Promise<void>) {
+  let raced = false;
+  const racing = withDynamoFaults(api.storage, async (command) => {
+    if (!raced && command.constructor.name === 'TransactWriteCommand') {
+      raced = true;
+      await race();
+    }
+    return undefined;
+  });
+  return {
+    coordinator: createProducerServices(racing, api.services.sequencer, api.services.groups.offsets, () => Date.now() + 120_000).transactions,
+    raced: () => raced,
+  };
+}
+
 async function pk(name: string, partition = 0): Promise<string> {
   return logPartitionKey((await getTopic(api.storage, name)).topicId, partition);
 }
@@ -193,17 +212,9 @@ describe('transaction races', () => {
     const { transaction } = (await api.services.producers.transactions.read(producer.transactionalId))!;
     // A process whose clock is past the deadline judges the transaction expired; just before its
     // abort lands, the producer (whose clock is not) commits.
-    let committed = false;
-    const racing = withDynamoFaults(api.storage, async (command) => {
-      if (!committed && command.constructor.name === 'TransactWriteCommand') {
-        committed = true;
-        expect((await producer.end('commit')).status).toBe(200);
-      }
-      return undefined;
-    });
-    const skewed = createProducerServices(racing, api.services.sequencer, api.services.groups.offsets, () => Date.now() + 120_000).transactions;
-    expect(await skewed.abortExpired(producer.transactionalId, transaction)).toBe(false);
-    expect(committed).toBe(true);
+    const skewed = coordinatorPastDeadline(async () => expect((await producer.end('commit')).status).toBe(200));
+    expect(await skewed.coordinator.abortExpired(producer.transactionalId, transaction)).toBe(false);
+    expect(skewed.raced()).toBe(true);
     expect((await producer.send(name, ['d'])).status).toBe(200);
     expect((await producer.end('commit')).status).toBe(200);
     expect(await committedValues(api, name)).toEqual(['c', 'd']);
@@ -217,17 +228,9 @@ describe('transaction races', () => {
     const [a, b] = [await topic(), await topic()];
     const producer = await TxnProducer.init(api, 'races-timeout-register', 60_000);
     expect((await producer.send(a, ['a'])).status).toBe(200);
-    let registered = false;
-    const racing = withDynamoFaults(api.storage, async (command) => {
-      if (!registered && command.constructor.name === 'TransactWriteCommand') {
-        registered = true;
-        expect((await producer.send(b, ['b'])).status).toBe(200);
-      }
-      return undefined;
-    });
-    const skewed = createProducerServices(racing, api.services.sequencer, api.services.groups.offsets, () => Date.now() + 120_000).transactions;
-    expect(await skewed.abortExpired(producer.transactionalId)).toBe(true);
-    expect(registered).toBe(true);
+    const skewed = coordinatorPastDeadline(async () => expect((await producer.send(b, ['b'])).status).toBe(200));
+    expect(await skewed.coordinator.abortExpired(producer.transactionalId)).toBe(true);
+    expect(skewed.raced()).toBe(true);
     for (const name of [a, b]) {
       expect(await api.services.sequencer.openTransactions(await pk(name))).toEqual([]);
       expect(await committedValues(api, name)).toEqual([]);
