@@ -26,7 +26,7 @@ import {
   AwsMeter, benchContention, benchHttp, benchSize, benchThroughput, callList, DEFAULT_SIZES, inOutCost, LAMBDA_MEMORY_MB, markdownTable, Meter, ratio, renderSanity, renderTargets, round, target, usd,
   type ContentionResult, type SizeCost, type HttpResult, type Sanity, type SeriesResult, type SizeResult, type SizeSpec, type Target, type ThroughputResult,
 } from './log.ts';
-import { closeStorage, loadPrices, provisionedStorage } from './setup.ts';
+import { closeStorage, loadPrices, provisionedStorage, warmUp } from './setup.ts';
 
 const CONTENDING_WRITERS = 32;
 const THROUGHPUT_WORKERS = 4;
@@ -226,6 +226,8 @@ async function onLocalStack(fn: (storage: Storage) => Promise<boolean>): Promise
     progress('starting DynamoDB Local and s3rver');
     stack = await startLocalStack();
     storage = await provisionedStorage(stack);
+    progress('warming up the emulators');
+    await warmUp(storage);
     crashed = await fn(storage);
   } catch (err) {
     crashed = true;

@@ -130,10 +130,14 @@ export function recordSize(r: { key: Uint8Array | null; value: Uint8Array | null
 
 /** A blocked reader reports the same pin at most this often per process. */
 const UNBLOCK_EVERY_MS = 1_000;
+/** Partitions whose segmented prefix one process remembers (see `earlyEntries`). */
+const MAX_KNOWN_SEGMENTS_ENDS = 100_000;
 
 export class Fetcher {
   private readonly indexes = new SizedCache<LogIndexEntry[]>(INDEX_CACHE_BYTES);
   private readonly unblockedAt = new Map<string, number>();
+  /** Per partition, the end of the segmented prefix at this process's last read (it only grows). */
+  private readonly segmentsEnds = new Map<string, number>();
   private blockedReader?: TransactionHoldListener;
 
   constructor(private readonly storage: Storage, private readonly sequencer: Sequencer) {}
@@ -169,9 +173,11 @@ export class Fetcher {
     // A reader below the walked floor reads entries from its own offset anyway: the tail window,
     // which only spares a tailing reader that Query, would be read for nothing.
     const tailing = req.offset >= this.sequencer.walkedFloor(pk);
+    const early = tailing ? undefined : this.earlyEntries(pk, req);
     for (let delay = 10, first = true; ; delay = Math.min(delay * 2, POLL_MAX_DELAY_MS), first = false) {
       // Later rounds of a long-poll only watch the high watermark; the entries come with it anyway.
       view = await this.sequencer.readResolved(pk, undefined, { withTail: first && tailing });
+      this.noteSegmentsEnd(pk, view.state.segmentsEnd);
       const { highWatermark } = view;
       const logStartOffset = view.state.logStart;
       if (req.offset < logStartOffset || req.offset > highWatermark) throw new OffsetOutOfRangeError(req.offset, logStartOffset, highWatermark);
@@ -182,7 +188,32 @@ export class Fetcher {
       if (remaining <= 0) return { records: [], nextOffset: req.offset, highWatermark, lastStableOffset: lastStableOffset(view), logStartOffset, gaps: [], abortedTransactions: [], settled: end >= view.head.next };
       await sleep(Math.min(delay, remaining));
     }
-    return this.readCommitted(pk, req, view);
+    return this.readCommitted(pk, req, view, early);
+  }
+
+  /**
+   * A reader below the walked floor, at an offset the segments did not hold at this process's last
+   * read, Queries its entries while the partition is read (one round trip instead of two): every
+   * reservation below the floor had its entry when a walk found it, and entries are immutable. Only
+   * the entries wholly below the floor are kept; what lies above it is read after the head, as
+   * always. Entries compacted meanwhile show up as missing, which the read follows as it does for
+   * a Query made after the head (`relocating`).
+   */
+  private earlyEntries(pk: string, req: FetchRequest): Promise<IndexEntry[]> | undefined {
+    const floor = this.sequencer.walkedFloor(pk);
+    const segmentsEnd = this.segmentsEnds.get(pk);
+    if (segmentsEnd === undefined || req.offset < segmentsEnd) return undefined;
+    // An entry never straddles a walked high watermark: those based below the floor end at or below it.
+    const early = this.sequencer.queryEntries(pk, req.offset, Math.min(FIRST_ENTRY_CHUNK, req.maxRecords), 'forward', floor - 1);
+    // Unawaited if the read ends before it (out of range, nothing readable yet).
+    early.catch(() => undefined);
+    return early;
+  }
+
+  private noteSegmentsEnd(pk: string, segmentsEnd: number): void {
+    if (segmentsEnd <= (this.segmentsEnds.get(pk) ?? -1)) return;
+    if (this.segmentsEnds.size >= MAX_KNOWN_SEGMENTS_ENDS) this.segmentsEnds.clear();
+    this.segmentsEnds.set(pk, segmentsEnd);
   }
 
   /** The open transaction pinned at the last stable offset holds this reader: its coordinator may abort it if it timed out. */
@@ -197,12 +228,13 @@ export class Fetcher {
   }
 
   /** Reads from wherever the offsets live: segments below the state's `segmentsEnd`, entries above. */
-  private async readCommitted(pk: string, req: FetchRequest, view: PartitionView): Promise<FetchResult> {
+  private async readCommitted(pk: string, req: FetchRequest, view: PartitionView, early?: Promise<IndexEntry[]>): Promise<FetchResult> {
     return this.relocating(pk, async (current) => {
       if (req.offset < current.state.logStart) throw new OffsetOutOfRangeError(req.offset, current.state.logStart, current.highWatermark);
       const page = new Page(req, current);
       if (req.offset < current.state.segmentsEnd) await this.readSegments(pk, req.offset, page);
-      else await this.readEntries(pk, req, current, page);
+      // Early entries only on the first attempt: after a relocation they may be what moved.
+      else await this.readEntries(pk, req, current, page, current === view ? early : undefined);
       return page.result;
     }, view);
   }
@@ -237,10 +269,10 @@ export class Fetcher {
    * were read: a fetch that one chunk satisfies reads no more, and one of many small batches fills up
    * to maxBytes/maxRecords. Each chunk's batches are read with at most MAX_PARALLEL_GETS in flight.
    */
-  private async readEntries(pk: string, req: FetchRequest, view: PartitionView, page: Page): Promise<void> {
+  private async readEntries(pk: string, req: FetchRequest, view: PartitionView, page: Page, early?: Promise<IndexEntry[]>): Promise<void> {
     for (let offset = req.offset, chunk = FIRST_ENTRY_CHUNK, read = 0; read < MAX_ENTRIES_PER_FETCH && page.remainingRecords > 0; chunk *= ENTRY_CHUNK_GROWTH) {
       const limit = Math.min(chunk, MAX_ENTRIES_PER_FETCH - read, page.remainingRecords);
-      const entries = selectEntries(await this.entriesFrom(pk, offset, view, limit), offset, page);
+      const entries = selectEntries(await this.entriesFrom(pk, offset, view, limit, read === 0 ? early : undefined), offset, page);
       if (entries.length === 0) return;
       const aborted = await this.abortedAmong(pk, req, view, entries);
       const skipped = (e: IndexEntry): e is DataEntry => e.kind === 'data' && e.transactionalProducerId !== undefined && isAborted(aborted, e.transactionalProducerId, e.base);
@@ -379,14 +411,18 @@ export class Fetcher {
   }
 
   /** Committed entries from the one containing `offset` up to the high watermark. */
-  private async entriesFrom(pk: string, offset: number, view: PartitionView, limit: number): Promise<IndexEntry[]> {
+  private async entriesFrom(pk: string, offset: number, view: PartitionView, limit: number, early?: Promise<IndexEntry[]>): Promise<IndexEntry[]> {
     let entries: IndexEntry[];
+    const prefetched = await early?.catch(() => undefined);
     if (view.recent.length > 0 && view.recent[0]!.base <= offset) {
       // Tailing consumers: the entries came with the partition read, no further Query.
       entries = view.recent;
     } else if ((view.entries[0]?.base ?? view.highWatermark) <= offset) {
       // The walk's entries, from where it started (no entries: it started at the high watermark).
       entries = view.entries;
+    } else if (prefetched?.[0]?.base === offset) {
+      // Read while the head was (`earlyEntries`); a sequential consumer asks for an entry's base.
+      entries = prefetched;
     } else {
       // Every entry holds at least one record, so `limit` entries cover `limit` records.
       // Sequential consumers ask for the base of an entry (the last nextOffset): one Query.

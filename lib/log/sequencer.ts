@@ -413,16 +413,20 @@ export class Sequencer {
     return { ...view, state, recent: recent.length > 0 ? recent : view.entries };
   }
 
-  /** Up to `limit` entries from `fromBase` on (or down to `downTo`), across DynamoDB's 1 MB pages. */
-  async queryEntries(pk: string, fromBase: number, limit: number, direction: 'forward' | 'backward' = 'forward', downTo = 0): Promise<IndexEntry[]> {
+  /**
+   * Up to `limit` entries from `fromBase` on, in `direction`, with bases up to `farthest`
+   * (inclusive), across DynamoDB's 1 MB pages.
+   */
+  async queryEntries(pk: string, fromBase: number, limit: number, direction: 'forward' | 'backward' = 'forward', farthest = direction === 'forward' ? Number.MAX_SAFE_INTEGER : 0): Promise<IndexEntry[]> {
     const entries: IndexEntry[] = [];
+    const [low, high] = direction === 'forward' ? [fromBase, farthest] : [farthest, fromBase];
     let startKey: Record<string, unknown> | undefined;
     do {
       const res = await this.storage.ddb.send(new QueryCommand({
         TableName: this.table,
-        KeyConditionExpression: direction === 'forward' ? '#p = :p AND #o >= :from' : '#p = :p AND #o BETWEEN :zero AND :from',
+        KeyConditionExpression: '#p = :p AND #o BETWEEN :low AND :high',
         ExpressionAttributeNames: { '#p': 'p', '#o': 'o' },
-        ExpressionAttributeValues: direction === 'forward' ? { ':p': pk, ':from': fromBase } : { ':p': pk, ':from': fromBase, ':zero': downTo },
+        ExpressionAttributeValues: { ':p': pk, ':low': low, ':high': high },
         ScanIndexForward: direction === 'forward',
         ConsistentRead: true,
         Limit: limit - entries.length,
