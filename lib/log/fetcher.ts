@@ -130,14 +130,14 @@ export function recordSize(r: { key: Uint8Array | null; value: Uint8Array | null
 
 /** A blocked reader reports the same pin at most this often per process. */
 const UNBLOCK_EVERY_MS = 1_000;
-/** Partitions whose segmented prefix one process remembers (see `earlyEntries`). */
-const MAX_KNOWN_SEGMENTS_ENDS = 100_000;
+/** Partitions whose last read one process remembers (see `earlyEntries`). */
+const MAX_LAST_SEEN = 100_000;
 
 export class Fetcher {
   private readonly indexes = new SizedCache<LogIndexEntry[]>(INDEX_CACHE_BYTES);
   private readonly unblockedAt = new Map<string, number>();
-  /** Per partition, the end of the segmented prefix at this process's last read (it only grows). */
-  private readonly segmentsEnds = new Map<string, number>();
+  /** Per partition, what this process's last read found: where segments end and the last stable offset. */
+  private readonly lastSeen = new Map<string, { segmentsEnd: number; lastStable: number }>();
   private blockedReader?: TransactionHoldListener;
 
   constructor(private readonly storage: Storage, private readonly sequencer: Sequencer) {}
@@ -177,7 +177,7 @@ export class Fetcher {
     for (let delay = 10, first = true; ; delay = Math.min(delay * 2, POLL_MAX_DELAY_MS), first = false) {
       // Later rounds of a long-poll only watch the high watermark; the entries come with it anyway.
       view = await this.sequencer.readResolved(pk, undefined, { withTail: first && tailing });
-      this.noteSegmentsEnd(pk, view.state.segmentsEnd);
+      this.noteSeen(pk, view);
       const { highWatermark } = view;
       const logStartOffset = view.state.logStart;
       if (req.offset < logStartOffset || req.offset > highWatermark) throw new OffsetOutOfRangeError(req.offset, logStartOffset, highWatermark);
@@ -192,28 +192,31 @@ export class Fetcher {
   }
 
   /**
-   * A reader below the walked floor, at an offset the segments did not hold at this process's last
-   * read, Queries its entries while the partition is read (one round trip instead of two): every
-   * reservation below the floor had its entry when a walk found it, and entries are immutable. Only
-   * the entries wholly below the floor are kept; what lies above it is read after the head, as
-   * always. Entries compacted meanwhile show up as missing, which the read follows as it does for
-   * a Query made after the head (`relocating`).
+   * A reader below the walked floor Queries its entries while the partition is read (one round trip
+   * instead of two): every reservation below the floor had its entry when a walk found it, and
+   * entries are immutable. Only the entries wholly below the floor are read; what lies above it is
+   * read after the head, as always. The Query is eventually consistent (half the read units): an
+   * entry has one content for as long as it exists, so a replica can lack entries but not hold
+   * others; the read keeps the unbroken run it got and Queries the rest consistently
+   * (`entriesFrom`). Entries compacted meanwhile show up as missing, which the read follows as it
+   * does for a Query made after the head (`relocating`). Not where this process's last read
+   * suggests the Query would be wasted: segments held the offset, or a read_committed reader was
+   * waiting at the last stable offset (an open transaction's batches lie above it).
    */
   private earlyEntries(pk: string, req: FetchRequest): Promise<IndexEntry[]> | undefined {
     const floor = this.sequencer.walkedFloor(pk);
-    const segmentsEnd = this.segmentsEnds.get(pk);
-    if (segmentsEnd === undefined || req.offset < segmentsEnd) return undefined;
+    const seen = this.lastSeen.get(pk);
+    if (!seen || req.offset < seen.segmentsEnd || (req.isolation === 'read_committed' && req.offset >= seen.lastStable)) return undefined;
     // An entry never straddles a walked high watermark: those based below the floor end at or below it.
-    const early = this.sequencer.queryEntries(pk, req.offset, Math.min(FIRST_ENTRY_CHUNK, req.maxRecords), 'forward', floor - 1);
+    const early = this.sequencer.queryEntries(pk, req.offset, Math.min(FIRST_ENTRY_CHUNK, req.maxRecords), { farthest: floor - 1, consistent: false });
     // Unawaited if the read ends before it (out of range, nothing readable yet).
     early.catch(() => undefined);
     return early;
   }
 
-  private noteSegmentsEnd(pk: string, segmentsEnd: number): void {
-    if (segmentsEnd <= (this.segmentsEnds.get(pk) ?? -1)) return;
-    if (this.segmentsEnds.size >= MAX_KNOWN_SEGMENTS_ENDS) this.segmentsEnds.clear();
-    this.segmentsEnds.set(pk, segmentsEnd);
+  private noteSeen(pk: string, view: PartitionView): void {
+    if (this.lastSeen.size >= MAX_LAST_SEEN && !this.lastSeen.has(pk)) this.lastSeen.clear();
+    this.lastSeen.set(pk, { segmentsEnd: view.state.segmentsEnd, lastStable: lastStableOffset(view) });
   }
 
   /** The open transaction pinned at the last stable offset holds this reader: its coordinator may abort it if it timed out. */
@@ -420,18 +423,19 @@ export class Fetcher {
     } else if ((view.entries[0]?.base ?? view.highWatermark) <= offset) {
       // The walk's entries, from where it started (no entries: it started at the high watermark).
       entries = view.entries;
-    } else if (prefetched?.[0]?.base === offset) {
-      // Read while the head was (`earlyEntries`); a sequential consumer asks for an entry's base.
-      entries = prefetched;
     } else {
       // Every entry holds at least one record, so `limit` entries cover `limit` records.
-      // Sequential consumers ask for the base of an entry (the last nextOffset): one Query.
-      entries = await this.sequencer.queryEntries(pk, offset, limit);
+      // Sequential consumers ask for the base of an entry (the last nextOffset): one Query, or none
+      // when it was read with the head (`earlyEntries`: what it holds ends at the floor at most).
+      entries = prefetched ?? (await this.sequencer.queryEntries(pk, offset, limit));
       if (entries[0]?.base !== offset) {
-        const [containing] = await this.sequencer.queryEntries(pk, offset, 1, 'backward');
+        const [containing] = await this.sequencer.queryEntries(pk, offset, 1, { direction: 'backward' });
         if (!containing) throw new InvariantViolationError(`no index entry at or below offset ${offset} of ${pk}`);
         entries = [containing, ...entries.slice(0, limit - 1)];
       }
+      // Read eventually consistently, the early entries may lack some a replica has not seen yet:
+      // the run up to the first one missing is exact, the next chunk reads on from there.
+      if (prefetched) entries = unbrokenRun(entries);
     }
     return assertCovers(pk, offset, entries.filter((e) => e.base + e.count > offset && e.base < view.highWatermark));
   }
@@ -526,6 +530,12 @@ class Page {
 /** Where a read of `req` must stop: the last stable offset for read_committed, else the high watermark. */
 function readableEnd(view: PartitionView, req: Pick<FetchRequest, 'isolation'>): number {
   return req.isolation === 'read_committed' ? lastStableOffset(view) : view.highWatermark;
+}
+
+/** The entries from the first on that follow each other without a missing offset. */
+function unbrokenRun(entries: IndexEntry[]): IndexEntry[] {
+  const broken = entries.findIndex((e, i) => i > 0 && e.base !== entries[i - 1]!.base + entries[i - 1]!.count);
+  return broken < 0 ? entries : entries.slice(0, broken);
 }
 
 /**

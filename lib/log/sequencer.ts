@@ -149,6 +149,13 @@ export interface PartitionView {
 
 type StoredReservation = [number, number, string];
 
+export interface EntryQueryOptions {
+  direction?: 'forward' | 'backward';
+  /** The last base to read (inclusive): none for forward, 0 for backward by default. */
+  farthest?: number;
+  consistent?: boolean;
+}
+
 export interface ReadOptions {
   /**
    * Also read the newest entries (in parallel with the head). Off for the repeated checks of a
@@ -393,7 +400,7 @@ export class Sequencer {
         ExpressionAttributeValues: { ':p': pk, ':state': STATE_OFFSET, ':head': HEAD_OFFSET },
         ConsistentRead: true,
       })),
-      withTail ? this.queryEntries(pk, Number.MAX_SAFE_INTEGER, TAIL_WINDOW, 'backward', floor) : Promise.resolve([]),
+      withTail ? this.queryEntries(pk, Number.MAX_SAFE_INTEGER, TAIL_WINDOW, { direction: 'backward', farthest: floor }) : Promise.resolve([]),
     ]);
     const headItem = control.Items?.find((item) => item.o === HEAD_OFFSET);
     if (!headItem || headItem.deleted) throw new PartitionLogMissingError(`partition log ${pk} does not exist`);
@@ -415,11 +422,12 @@ export class Sequencer {
 
   /**
    * Up to `limit` entries from `fromBase` on, in `direction`, with bases up to `farthest`
-   * (inclusive), across DynamoDB's 1 MB pages.
+   * (inclusive), across DynamoDB's 1 MB pages. Strongly consistent unless `consistent` is false
+   * (half the read units; may lack entries written recently, see the fetcher's `earlyEntries`).
    */
-  async queryEntries(pk: string, fromBase: number, limit: number, direction: 'forward' | 'backward' = 'forward', farthest = direction === 'forward' ? Number.MAX_SAFE_INTEGER : 0): Promise<IndexEntry[]> {
+  async queryEntries(pk: string, fromBase: number, limit: number, { direction = 'forward', farthest, consistent = true }: EntryQueryOptions = {}): Promise<IndexEntry[]> {
     const entries: IndexEntry[] = [];
-    const [low, high] = direction === 'forward' ? [fromBase, farthest] : [farthest, fromBase];
+    const [low, high] = direction === 'forward' ? [fromBase, farthest ?? Number.MAX_SAFE_INTEGER] : [farthest ?? 0, fromBase];
     let startKey: Record<string, unknown> | undefined;
     do {
       const res = await this.storage.ddb.send(new QueryCommand({
@@ -428,7 +436,7 @@ export class Sequencer {
         ExpressionAttributeNames: { '#p': 'p', '#o': 'o' },
         ExpressionAttributeValues: { ':p': pk, ':low': low, ':high': high },
         ScanIndexForward: direction === 'forward',
-        ConsistentRead: true,
+        ConsistentRead: consistent,
         Limit: limit - entries.length,
         ExclusiveStartKey: startKey,
       }));

@@ -1,6 +1,6 @@
 // The storage invariants of docs/architecture.md, each against the real local DynamoDB and S3.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { Fetcher } from '../../lib/log/fetcher.ts';
 import { HEAD_OFFSET, logPartitionKey } from '../../lib/log/keys.ts';
@@ -369,9 +369,9 @@ describe('reading the tail', () => {
  * direction, and how many entries it returned; `timeline` has every Query's start and end, in order
  * (`head` for the head and state, `entries@<from>` for entries).
  */
-function spiedEntryQueries() {
-  const spied = { storage: { ...storage, ddb: Object.create(storage.ddb) as Storage['ddb'] }, queries: [] as Array<{ from: number; forward: boolean; entries: number }>, timeline: [] as string[] };
-  const send = storage.ddb.send.bind(storage.ddb) as (c: unknown) => Promise<unknown>;
+function spiedEntryQueries(base: Storage = storage) {
+  const spied = { storage: { ...base, ddb: Object.create(base.ddb) as Storage['ddb'] }, queries: [] as Array<{ from: number; forward: boolean; entries: number }>, timeline: [] as string[] };
+  const send = base.ddb.send.bind(base.ddb) as (c: unknown) => Promise<unknown>;
   spied.storage.ddb.send = (async (command: { constructor: { name: string }; input: Record<string, unknown> }) => {
     const values = command.input.ExpressionAttributeValues as { ':low'?: number; ':high'?: number; ':state'?: number } | undefined;
     const forward = command.input.ScanIndexForward !== false;
@@ -479,6 +479,57 @@ describe('the walked floor: a process reads each entry above the stored hwm once
     expect(read.records.map((r) => decode(r.value))).toEqual(['v8', 'v9', 'v10', 'v11']);
     expect(read.highWatermark).toBe(12);
     expect(byStart(spied.queries)).toEqual([{ from: 8, forward: true, entries: 2 }, { from: 10, forward: true, entries: 2 }]);
+  });
+
+  it('a reader below the floor in the middle of a batch reads its early entries and the one holding its offset: no second Query from its offset', async () => {
+    const { topic, producer } = await partitionWithClock();
+    for (const k of [0, 1, 2]) await producer.produce(topic.name, [record(`b${k}.0`), record(`b${k}.1`), record(`b${k}.2`)], '1');
+    const spied = spiedEntryQueries();
+    const fetcher = new Fetcher(spied.storage, new Sequencer(spied.storage));
+    expect((await fetcher.fetch({ topic: topic.name, partition: 0, offset: 9, maxRecords: 1, maxBytes: 1 << 20, waitMs: 0 })).highWatermark).toBe(9);
+    spied.queries.length = 0;
+    const read = await fetcher.fetch({ topic: topic.name, partition: 0, offset: 4, maxRecords: 10, maxBytes: 1 << 20, waitMs: 0 });
+    expect(read.records.map((r) => decode(r.value))).toEqual(['b1.1', 'b1.2', 'b2.0', 'b2.1', 'b2.2']);
+    expect(spied.queries).toEqual([{ from: 4, forward: true, entries: 1 }, { from: 4, forward: false, entries: 1 }]);
+  });
+
+  it('early entries are read eventually consistently: those after one a replica lacks are read again, consistently', async () => {
+    const { topic, producer } = await partitionWithClock();
+    for (let i = 0; i < 10; i++) await producer.produce(topic.name, [record(`v${i}`)], '1');
+    // A replica that has not seen the entry at offset 5 yet.
+    const lagging = { ...storage, ddb: Object.create(storage.ddb) as Storage['ddb'] };
+    const send = storage.ddb.send.bind(storage.ddb) as (c: unknown) => Promise<{ Items?: Array<{ o: number }> }>;
+    lagging.ddb.send = (async (command: { constructor: { name: string }; input: Record<string, unknown> }) => {
+      const result = await send(command);
+      if (command.constructor.name === 'QueryCommand' && command.input.ConsistentRead === false) return { ...result, Items: result.Items?.filter((item) => item.o !== 5) };
+      return result;
+    }) as Storage['ddb']['send'];
+    const spied = spiedEntryQueries(lagging);
+    const fetcher = new Fetcher(spied.storage, new Sequencer(spied.storage));
+    expect((await fetcher.fetch({ topic: topic.name, partition: 0, offset: 10, maxRecords: 1, maxBytes: 1 << 20, waitMs: 0 })).highWatermark).toBe(10);
+    spied.queries.length = 0;
+    spied.timeline.length = 0;
+    const read = await fetcher.fetch({ topic: topic.name, partition: 0, offset: 2, maxRecords: 100, maxBytes: 1 << 20, waitMs: 0 });
+    expect(read.records.map((r) => decode(r.value))).toEqual(['v2', 'v3', 'v4', 'v5', 'v6', 'v7', 'v8', 'v9']);
+    expect(spied.queries).toEqual([{ from: 2, forward: true, entries: 7 }, { from: 5, forward: true, entries: 5 }]);
+    expect(spied.timeline.filter((event) => event === 'head:start')).toHaveLength(1);
+  });
+
+  it('a read_committed reader waiting at the last stable offset below the floor reads no entries early', async () => {
+    const { topic, pk, producer, sequencer } = await partitionWithClock();
+    for (let i = 0; i < 3; i++) await producer.produce(topic.name, [record(`v${i}`)], '1');
+    // An open transaction pinned at 3 holds read_committed readers there, whatever commits above it.
+    await storage.ddb.send(new TransactWriteCommand({ TransactItems: [sequencer.pinItem(pk, { producerId: 7, transaction: 1 })] }));
+    for (let i = 3; i < 6; i++) await producer.produce(topic.name, [record(`v${i}`)], '1');
+    const spied = spiedEntryQueries();
+    const fetcher = new Fetcher(spied.storage, new Sequencer(spied.storage));
+    const first = await fetcher.fetch({ topic: topic.name, partition: 0, offset: 0, maxRecords: 10, maxBytes: 1 << 20, waitMs: 0, isolation: 'read_committed' });
+    expect(first.records.map((r) => decode(r.value))).toEqual(['v0', 'v1', 'v2']);
+    expect([first.lastStableOffset, first.highWatermark]).toEqual([3, 6]);
+    spied.queries.length = 0;
+    const waiting = await fetcher.fetch({ topic: topic.name, partition: 0, offset: 3, maxRecords: 10, maxBytes: 1 << 20, waitMs: 0, isolation: 'read_committed' });
+    expect(waiting.records).toEqual([]);
+    expect(spied.queries).toEqual([]);
   });
 
   it('a catching-up fetch that reaches the high watermark Queries nothing at or above it, even with entries committed above a hole', async () => {
