@@ -195,6 +195,10 @@ const clauses = {
   // A and B both read hwm = h and both compute "remove the first k reservations" → A advances →
   // B must not remove k more.
   hwmUnchanged: '#hwm = :expectedHwm',
+  // R reads the head (b pending) → an advance passes b (its entry was there), compaction rolls b
+  // into a segment and deletes its entry → R finds b's entry missing and takes it for a hole: its
+  // tombstone must fail, or b would hold a gap where the segment holds records.
+  hwmNotPast: '#hwm <= :base',
   // Completers A and B of transaction T both read T's pin f → B writes T's marker and removes the
   // pin → A must not write a second marker (its aborted range would reach past T's records). The
   // pin is named by the transaction's number, so A can never touch the pin of T's successor.
@@ -340,10 +344,25 @@ export class Sequencer {
     return entryFromItem(res.Item);
   }
 
-  /** Claims a hole with a gap tombstone; returns false if a commit (or another tombstone) won. */
+  /**
+   * Claims a hole with a gap tombstone; returns false if a commit (or another tombstone) won, or if
+   * the stored hwm has passed the base (its reservation was resolved, and its entry may since have
+   * been compacted away). A transaction (twice the units of a put), as the condition is on the head;
+   * tombstones are rare.
+   */
   async tombstone(pk: string, hole: Hole): Promise<boolean> {
     const gap: GapEntry = { kind: 'gap', base: hole.base, count: hole.reservation.count, token: hole.reservation.token, committedAt: this.options.now() };
-    return (await this.putIfUnclaimed(pk, gap)) === undefined;
+    try {
+      await transactOnce(this.storage, [
+        { Put: { TableName: this.table, Item: entryToItem(pk, gap), ConditionExpression: clauses.offsetUnclaimed, ExpressionAttributeNames: { '#o': 'o' } } },
+        { ConditionCheck: { TableName: this.table, Key: { p: pk, o: HEAD_OFFSET }, ConditionExpression: clauses.hwmNotPast, ExpressionAttributeNames: { '#hwm': 'hwm' }, ExpressionAttributeValues: { ':base': hole.base } } },
+      ]);
+      return true;
+    } catch (err) {
+      if (!(err instanceof TransactionCanceledException)) throw err;
+      if ((err.CancellationReasons ?? []).some((r) => r.Code === 'ConditionalCheckFailed')) return false;
+      throw new StorageUnavailableError(`the tombstone at ${pk}@${hole.base} kept conflicting with other transactions; retry`, { cause: err });
+    }
   }
 
   private async putIfUnclaimed(pk: string, entry: IndexEntry): Promise<IndexEntry | undefined> {

@@ -1,6 +1,6 @@
 // The storage invariants of docs/architecture.md, each against the real local DynamoDB and S3.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { GetCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { Fetcher } from '../../lib/log/fetcher.ts';
 import { HEAD_OFFSET, logPartitionKey } from '../../lib/log/keys.ts';
@@ -308,6 +308,23 @@ describe('invariant 5: abandoned reservations resolve by rule, visibly', () => {
     const all = await readAll(new Fetcher(storage, new Sequencer(storage)), topic.name);
     expect(all.records).toEqual([{ offset: 1, value: 'moved' }]);
     expect(all.gaps).toEqual([{ startOffset: 0, endOffset: 1 }]);
+  });
+  it('a reader that takes a compacted entry for a hole cannot tombstone it: the stored hwm has passed it', async () => {
+    const { topic, pk, sequencer, producer } = await partitionWithClock({ hwmAdvanceEvery: 1_000_000, readerAdvanceThreshold: 1_000_000 });
+    await producer.produce(topic.name, [record('kept')], '1');
+    // The reader's head still lists the reservation at 0, above the stored hwm.
+    const stale = await sequencer.read(pk);
+    expect([stale.head.hwm, stale.head.resv.length]).toEqual([0, 1]);
+    // Then compaction's order: an advance past 0, the segment, the entry deleted.
+    expect(await sequencer.advance(pk, stale)).toBe(true);
+    await storage.ddb.send(new DeleteCommand({ TableName: storage.config.logTable, Key: { p: pk, o: 0 } }));
+    // The reader finds no entry at 0; its tombstone must not put a gap where the segment holds a record.
+    expect(await sequencer.tombstone(pk, { base: 0, reservation: stale.head.resv[0]! })).toBe(false);
+    expect((await storage.ddb.send(new GetCommand({ TableName: storage.config.logTable, Key: { p: pk, o: 0 }, ConsistentRead: true }))).Item).toBeUndefined();
+    // A hole at or above the stored hwm is tombstoned as before.
+    const token = newWriterToken();
+    const { base } = await sequencer.reserve(pk, 1, token);
+    expect(await sequencer.tombstone(pk, { base, reservation: { count: 1, reservedAt: 0, token } })).toBe(true);
   });
 });
 
