@@ -206,7 +206,7 @@ export class Fetcher {
   private earlyEntries(pk: string, req: FetchRequest): Promise<IndexEntry[]> | undefined {
     const floor = this.sequencer.walkedFloor(pk);
     const seen = this.lastSeen.get(pk);
-    if (!seen || req.offset < seen.segmentsEnd || (req.isolation === 'read_committed' && req.offset >= seen.lastStable)) return undefined;
+    if (!seen || req.maxRecords < 1 || req.offset < seen.segmentsEnd || (req.isolation === 'read_committed' && req.offset >= seen.lastStable)) return undefined;
     // An entry never straddles a walked high watermark: those based below the floor end at or below it.
     const early = this.sequencer.queryEntries(pk, req.offset, Math.min(FIRST_ENTRY_CHUNK, req.maxRecords), { farthest: floor - 1, consistent: false });
     // Unawaited if the read ends before it (out of range, nothing readable yet).
@@ -416,7 +416,6 @@ export class Fetcher {
   /** Committed entries from the one containing `offset` up to the high watermark. */
   private async entriesFrom(pk: string, offset: number, view: PartitionView, limit: number, early?: Promise<IndexEntry[]>): Promise<IndexEntry[]> {
     let entries: IndexEntry[];
-    const prefetched = await early?.catch(() => undefined);
     if (view.recent.length > 0 && view.recent[0]!.base <= offset) {
       // Tailing consumers: the entries came with the partition read, no further Query.
       entries = view.recent;
@@ -427,6 +426,7 @@ export class Fetcher {
       // Every entry holds at least one record, so `limit` entries cover `limit` records.
       // Sequential consumers ask for the base of an entry (the last nextOffset): one Query, or none
       // when it was read with the head (`earlyEntries`: what it holds ends at the floor at most).
+      const prefetched = await early?.catch(() => undefined);
       entries = prefetched ?? (await this.sequencer.queryEntries(pk, offset, limit));
       if (entries[0]?.base !== offset) {
         const [containing] = await this.sequencer.queryEntries(pk, offset, 1, { direction: 'backward' });
