@@ -34,7 +34,7 @@ interface Leg {
  * reported, one Lambda invocation per HTTP request lasting the leg's wall time ÷ its requests.
  */
 function leg(usage: Usage, records: number, httpRequests: number, ms: number, prices: PriceTable): Leg {
-  const derived = unitsFromCalls(usage.calls, usage.transactWriteItems);
+  const derived = unitsFromCalls(usage);
   const total = costPerRequest({
     s3Puts: usage.calls['s3.PutObject'] ?? 0,
     s3Gets: usage.calls['s3.GetObject'] ?? 0,

@@ -169,16 +169,17 @@ export function dynamoWriteAttempts(calls: Record<string, number>): number {
 /**
  * Capacity units derived from call counts alone, under the stated assumption that every written
  * item is under 1 KB (a partition head with a short reservation list, an index entry) and every
- * strongly consistent read returns under 4 KB (a BatchGetItem counts as one such read: the change
- * markers' read of one topic, eventually consistent, is half of that). A failed conditional write
- * is counted: it is an attempt and it still consumes a write unit. Transactions are priced per item, so their items are
- * counted apart (`transactWriteItems`, summed over attempts). Batch operations are not on the
- * measured paths.
+ * read returns under 4 KB: one unit for a strongly consistent read, half for an eventually
+ * consistent GetItem or Query (`eventualReads`; a BatchGetItem counts as one strongly consistent
+ * read: the change markers' read of one topic, eventually consistent, is half of that). A failed
+ * conditional write is counted: it is an attempt and it still consumes a write unit. Transactions
+ * are priced per item, so their items are counted apart (`transactWriteItems`, summed over
+ * attempts). Batch operations are not on the measured paths.
  */
-export function unitsFromCalls(calls: Record<string, number>, transactWriteItems = 0): { writeUnits: number; readUnits: number } {
+export function unitsFromCalls({ calls, transactWriteItems = 0, eventualReads = 0 }: { calls: Record<string, number>; transactWriteItems?: number; eventualReads?: number }): { writeUnits: number; readUnits: number } {
   return {
     writeUnits: writeUnitsForItem(0) * (dynamoWriteAttempts(calls) + TRANSACTIONAL_WRITE_UNITS_PER_ITEM * transactWriteItems),
-    readUnits: readUnitsForBytes(0, true) * sumOperations(calls, READ_OPERATIONS),
+    readUnits: readUnitsForBytes(0, true) * sumOperations(calls, READ_OPERATIONS) - (readUnitsForBytes(0, true) - readUnitsForBytes(0, false)) * eventualReads,
   };
 }
 

@@ -125,7 +125,7 @@ const awsCalls = (calls: Record<string, number>) => Object.values(calls).reduce(
  * function share the wall time.
  */
 function maintenanceUsage(usage: Usage, invocations: number, ms: number): RequestUsage {
-  const derived = unitsFromCalls(usage.calls, usage.transactWriteItems);
+  const derived = unitsFromCalls(usage);
   return {
     s3Puts: (usage.calls['s3.PutObject'] ?? 0) + (usage.calls['s3.ListObjectsV2'] ?? 0),
     s3Gets: usage.calls['s3.GetObject'] ?? 0,
@@ -241,7 +241,7 @@ export async function compact(maintenance: Maintenance, meter: Meter, topic: Top
       if (report.rolled === 0) return;
     }
   });
-  const derived = unitsFromCalls(usage.calls, usage.transactWriteItems);
+  const derived = unitsFromCalls(usage);
   const requestUsage = maintenanceUsage(usage, reports.length, ms);
   return {
     passes: reports.length,

@@ -69,12 +69,15 @@ export interface AwsTotals {
   failedConditionalWrites: number;
   /** Items of TransactWriteItems requests, summed over requests: billed per item, not per call. */
   transactWriteItems: number;
+  /** Eventually consistent GetItem and Query calls: half the read units of a consistent one. */
+  eventualReads: number;
   /** Wall time inside SDK calls (all attempts, signing and parsing included), by service. */
   s3Ms: number;
   dynamodbMs: number;
 }
 
 const WRITE_COMMANDS = new Set(['PutItemCommand', 'UpdateItemCommand', 'DeleteItemCommand', 'BatchWriteItemCommand', 'TransactWriteItemsCommand']);
+const EVENTUAL_READ_COMMANDS = new Set(['GetItemCommand', 'QueryCommand']);
 const CAPACITY_COMMANDS = new Set([...WRITE_COMMANDS, 'GetItemCommand', 'QueryCommand', 'ScanCommand', 'BatchGetItemCommand', 'TransactGetItemsCommand']);
 
 type ConsumedCapacity = { CapacityUnits?: number; WriteCapacityUnits?: number; ReadCapacityUnits?: number };
@@ -86,7 +89,7 @@ type InitializeStack = { add: (mw: (next: (args: Args) => Promise<{ output: Reco
  * and asks DynamoDB for the capacity each data-plane call consumed (ReturnConsumedCapacity).
  */
 export class AwsMeter {
-  private readonly totals: AwsTotals = { writeUnits: 0, readUnits: 0, failedConditionalWrites: 0, transactWriteItems: 0, s3Ms: 0, dynamodbMs: 0 };
+  private readonly totals: AwsTotals = { writeUnits: 0, readUnits: 0, failedConditionalWrites: 0, transactWriteItems: 0, eventualReads: 0, s3Ms: 0, dynamodbMs: 0 };
 
   static install(storage: Storage): AwsMeter {
     const meter = new AwsMeter();
@@ -104,6 +107,7 @@ export class AwsMeter {
       const metered = CAPACITY_COMMANDS.has(command);
       const isWrite = WRITE_COMMANDS.has(command);
       if (command === 'TransactWriteItemsCommand') t.transactWriteItems += (args.input.TransactItems as unknown[] | undefined)?.length ?? 0;
+      if (EVENTUAL_READ_COMMANDS.has(command) && args.input.ConsistentRead !== true) t.eventualReads++;
       const start = performance.now();
       try {
         const result = await next(metered ? { ...args, input: { ...args.input, ReturnConsumedCapacity: 'TOTAL' } } : args);
@@ -160,6 +164,7 @@ export class Meter {
       readUnits: after.readUnits - before.readUnits,
       failedConditionalWrites: after.failedConditionalWrites - before.failedConditionalWrites,
       transactWriteItems: after.transactWriteItems - before.transactWriteItems,
+      eventualReads: after.eventualReads - before.eventualReads,
       s3Ms: after.s3Ms - before.s3Ms,
       dynamodbMs: after.dynamodbMs - before.dynamodbMs,
     };
@@ -171,12 +176,13 @@ export class Meter {
     into.readUnits += d.readUnits;
     into.failedConditionalWrites += d.failedConditionalWrites;
     into.transactWriteItems += d.transactWriteItems;
+    into.eventualReads += d.eventualReads;
     into.s3Ms += d.s3Ms;
     into.dynamodbMs += d.dynamodbMs;
   }
 
   static empty(): Usage {
-    return { calls: {}, writeUnits: 0, readUnits: 0, failedConditionalWrites: 0, transactWriteItems: 0, s3Ms: 0, dynamodbMs: 0 };
+    return { calls: {}, writeUnits: 0, readUnits: 0, failedConditionalWrites: 0, transactWriteItems: 0, eventualReads: 0, s3Ms: 0, dynamodbMs: 0 };
   }
 }
 
@@ -201,7 +207,7 @@ export interface PerOpUsage {
 
 export function perOpUsage(total: Usage, ops: number, maxCalls: Record<string, number> = {}): PerOpUsage {
   const per = (n: number) => round(ops > 0 ? n / ops : NaN, 4);
-  const derived = unitsFromCalls(total.calls, total.transactWriteItems);
+  const derived = unitsFromCalls(total);
   return {
     callsPerOp: Object.fromEntries(Object.entries(total.calls).map(([op, n]) => [op, per(n)])),
     maxCallsPerOp: maxCalls,

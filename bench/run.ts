@@ -110,7 +110,7 @@ function renderLog(sizes: SizeResult[]): string {
     '',
     '### AWS calls and capacity per request',
     '',
-    'Calls are SDK attempts counted by the client middleware. WCU/RCU "derived" assume every item written is under 1 KB and every read returns under 4 KB (one unit per call, failed conditional writes included); "reported" is what DynamoDB Local returned via ReturnConsumedCapacity, plus one WCU per failed conditional write. The cost model uses the larger. The last column splits the mean latency into wall time inside S3 calls, inside DynamoDB calls, and the rest (encoding/decoding, CRCs, our code, event-loop waits).',
+    'Calls are SDK attempts counted by the client middleware. WCU/RCU "derived" assume every item written is under 1 KB and every read returns under 4 KB (one unit per call, half for an eventually consistent GetItem or Query, failed conditional writes included); "reported" is what DynamoDB Local returned via ReturnConsumedCapacity, plus one WCU per failed conditional write. The cost model uses the larger. The last column splits the mean latency into wall time inside S3 calls, inside DynamoDB calls, and the rest (encoding/decoding, CRCs, our code, event-loop waits).',
     '',
     usage,
   ].join('\n');
@@ -322,7 +322,7 @@ async function runAll(): Promise<number> {
       assumptions: {
         lambdaMemoryMb: LAMBDA_MEMORY_MB,
         lambdaDuration: 'measured domain p50 of the request, rounded up to 1 ms',
-        capacityUnits: 'max(derived: 1 WCU per write attempt, 1 RCU per read call, 2 WCU per TransactWriteItems item; reported: DynamoDB Local ConsumedCapacity + 1 WCU per failed conditional write)',
+        capacityUnits: 'max(derived: 1 WCU per write attempt, 1 RCU per read call (0.5 for an eventually consistent GetItem or Query), 2 WCU per TransactWriteItems item; reported: DynamoDB Local ConsumedCapacity + 1 WCU per failed conditional write)',
         gib: 2 ** 30,
       },
       prices,

@@ -46,12 +46,14 @@ describe('bench cost model', () => {
     expect(kinesisStreamMonthly(prices)).toBeCloseTo(29.2, 10);
     expect([writeUnitsForItem(200), writeUnitsForItem(1024), writeUnitsForItem(1025)]).toEqual([1, 1, 2]);
     expect([readUnitsForBytes(4096, true), readUnitsForBytes(4097, true), readUnitsForBytes(100, false)]).toEqual([1, 2, 0.5]);
-    expect(unitsFromCalls({ 'dynamodb.UpdateItem': 9, 'dynamodb.PutItem': 8, 'dynamodb.GetItem': 8, 'dynamodb.Query': 8, 's3.PutObject': 8 })).toEqual({ writeUnits: 17, readUnits: 16 });
+    expect(unitsFromCalls({ calls: { 'dynamodb.UpdateItem': 9, 'dynamodb.PutItem': 8, 'dynamodb.GetItem': 8, 'dynamodb.Query': 8, 's3.PutObject': 8 } })).toEqual({ writeUnits: 17, readUnits: 16 });
+    // Eventually consistent reads cost half a unit.
+    expect(unitsFromCalls({ calls: { 'dynamodb.GetItem': 8, 'dynamodb.Query': 8 }, eventualReads: 6 })).toEqual({ writeUnits: 0, readUnits: 13 });
   });
 
   it('counts 2 write units per transaction item and prices S3 deletes as free', () => {
     // 3 transactions of 100 items (99 deletes + the lease fence) and 2 UpdateItems: 600 + 2 units.
-    expect(unitsFromCalls({ 'dynamodb.TransactWriteItems': 3, 'dynamodb.UpdateItem': 2, 'dynamodb.Query': 21 }, 300)).toEqual({ writeUnits: 602, readUnits: 21 });
+    expect(unitsFromCalls({ calls: { 'dynamodb.TransactWriteItems': 3, 'dynamodb.UpdateItem': 2, 'dynamodb.Query': 21 }, transactWriteItems: 300 })).toEqual({ writeUnits: 602, readUnits: 21 });
     const compaction: RequestUsage = { s3Puts: 1, s3Gets: 1000, s3Deletes: 2, writeUnits: 602, readUnits: 21, lambdaInvocations: 2, lambdaMs: 999.1, lambdaMemoryMb: 1024 };
     const cost = costPerRequest(compaction, prices);
     // 1 PUT 5e-6 + 1000 GETs 4e-4 + deletes 0; 602 WRU 3.7625e-4; 21 RRU 2.625e-6;
