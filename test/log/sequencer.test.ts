@@ -510,15 +510,19 @@ describe('the walked floor: a process reads each entry above the stored hwm once
     expect(spied.queries).toEqual([{ from: 4, forward: true, entries: 1 }, { from: 4, forward: false, entries: 1 }]);
   });
 
-  it('early entries are read eventually consistently: those after one a replica lacks are read again, consistently', async () => {
+  it.each([
+    { missing: 5, reads: [{ from: 2, forward: true, entries: 7 }, { from: 5, forward: true, entries: 5 }] },
+    // The one at the reader's offset: found consistently, as for an offset in the middle of a batch.
+    { missing: 2, reads: [{ from: 2, forward: true, entries: 7 }, { from: 2, forward: false, entries: 1 }] },
+  ])('early entries are read eventually consistently: those from one a replica lacks ($missing) are read again, consistently', async ({ missing, reads }) => {
     const { topic, producer } = await partitionWithClock();
     for (let i = 0; i < 10; i++) await producer.produce(topic.name, [record(`v${i}`)], '1');
-    // A replica that has not seen the entry at offset 5 yet.
+    // A replica that has not seen the entry at offset `missing` yet.
     const lagging = { ...storage, ddb: Object.create(storage.ddb) as Storage['ddb'] };
     const send = storage.ddb.send.bind(storage.ddb) as (c: unknown) => Promise<{ Items?: Array<{ o: number }> }>;
     lagging.ddb.send = (async (command: { constructor: { name: string }; input: Record<string, unknown> }) => {
       const result = await send(command);
-      if (command.constructor.name === 'QueryCommand' && command.input.ConsistentRead === false) return { ...result, Items: result.Items?.filter((item) => item.o !== 5) };
+      if (command.constructor.name === 'QueryCommand' && command.input.ConsistentRead === false) return { ...result, Items: result.Items?.filter((item) => item.o !== missing) };
       return result;
     }) as Storage['ddb']['send'];
     const spied = spiedEntryQueries(lagging);
@@ -528,7 +532,7 @@ describe('the walked floor: a process reads each entry above the stored hwm once
     spied.timeline.length = 0;
     const read = await fetcher.fetch({ topic: topic.name, partition: 0, offset: 2, maxRecords: 100, maxBytes: 1 << 20, waitMs: 0 });
     expect(read.records.map((r) => decode(r.value))).toEqual(['v2', 'v3', 'v4', 'v5', 'v6', 'v7', 'v8', 'v9']);
-    expect(spied.queries).toEqual([{ from: 2, forward: true, entries: 7 }, { from: 5, forward: true, entries: 5 }]);
+    expect(spied.queries).toEqual(reads);
     expect(spied.timeline.filter((event) => event === 'head:start')).toHaveLength(1);
   });
 
