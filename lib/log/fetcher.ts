@@ -172,8 +172,9 @@ export class Fetcher {
     let view: PartitionView;
     // A reader below the walked floor reads entries from its own offset anyway: the tail window,
     // which only spares a tailing reader that Query, would be read for nothing.
-    const tailing = req.offset >= this.sequencer.walkedFloor(pk);
-    const early = tailing ? undefined : this.earlyEntries(pk, req);
+    const floor = this.sequencer.walkedFloor(pk);
+    const tailing = req.offset >= floor;
+    const early = tailing ? undefined : this.earlyEntries(pk, req, floor);
     for (let delay = 10, first = true; ; delay = Math.min(delay * 2, POLL_MAX_DELAY_MS), first = false) {
       // Later rounds of a long-poll only watch the high watermark; the entries come with it anyway.
       view = await this.sequencer.readResolved(pk, undefined, { withTail: first && tailing });
@@ -203,8 +204,7 @@ export class Fetcher {
    * suggests the Query would be wasted: segments held the offset, or a read_committed reader was
    * waiting at the last stable offset (an open transaction's batches lie above it).
    */
-  private earlyEntries(pk: string, req: FetchRequest): Promise<IndexEntry[]> | undefined {
-    const floor = this.sequencer.walkedFloor(pk);
+  private earlyEntries(pk: string, req: FetchRequest, floor: number): Promise<IndexEntry[]> | undefined {
     const seen = this.lastSeen.get(pk);
     if (!seen || req.maxRecords < 1 || req.offset < seen.segmentsEnd || (req.isolation === 'read_committed' && req.offset >= seen.lastStable)) return undefined;
     // An entry never straddles a walked high watermark: those based below the floor end at or below it.
